@@ -1,0 +1,245 @@
+// Package mcpgate holds the nouns and contracts of the mcpgate gateway: the
+// authenticated Principal, API keys, notes, audit events, and the store
+// interfaces that the sqlite and postgres packages implement.
+//
+// It imports only the standard library. Behaviour lives in subpackages:
+// authn (who is calling), authz (what they may do), demo (the built-in MCP
+// server), gateway (everything assembled into one http.Handler) and
+// cmd/mcpgate (the binary).
+package mcpgate
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+)
+
+// Errors returned by stores and services. Callers test with errors.Is.
+var (
+	// ErrNotFound means the requested record does not exist (or is not
+	// visible to the caller; the two are deliberately indistinguishable).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a record with the same identity already exists.
+	ErrConflict = errors.New("already exists")
+	// ErrUnauthenticated means the credential is missing, malformed, unknown,
+	// revoked or expired. Which of these is never told to the client.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrForbidden means the principal lacks a required scope.
+	ErrForbidden = errors.New("forbidden")
+)
+
+// Principal is the authenticated caller of one request: who they are, on
+// whose behalf, and what they may do. It is built by the authn package from
+// an API key or an access token and never from client-supplied headers.
+type Principal struct {
+	// Subject identifies the user or machine (an API key's owner, a token's sub).
+	Subject string
+	// Tenant partitions data between organisations; empty means the default.
+	Tenant string
+	// ClientID is the OAuth client the token was issued to, if any.
+	ClientID string
+	// KeyID is the API key id when the credential is an API key.
+	KeyID string
+	// TokenID is the access token's jti when the credential is a token.
+	TokenID string
+	// GrantID ties an OAuth token to the user's grant (consent) that produced it.
+	GrantID string
+	// Scopes the credential carries.
+	Scopes []string
+	// Audience the credential was issued for (RFC 8707 resource).
+	Audience []string
+	// Expires is when the credential stops being valid; zero means never.
+	Expires time.Time
+	// Method says how the principal authenticated: "api_key" or "oauth" or "jwt".
+	Method string
+}
+
+// Authentication methods recorded in Principal.Method.
+const (
+	MethodAPIKey = "api_key"
+	MethodOAuth  = "oauth"
+	MethodJWT    = "jwt"
+)
+
+// HasScope reports whether p carries scope s.
+func (p *Principal) HasScope(s string) bool {
+	return p != nil && slices.Contains(p.Scopes, s)
+}
+
+// HasScopes reports whether p carries every scope in want, and if not, the
+// first one missing.
+func (p *Principal) HasScopes(want []string) (missing string, ok bool) {
+	for _, s := range want {
+		if !p.HasScope(s) {
+			return s, false
+		}
+	}
+	return "", true
+}
+
+// ID returns a stable identifier for the principal, used to key rate limits,
+// bind MCP sessions and own notes: tenant and subject together.
+func (p *Principal) ID() string {
+	if p == nil {
+		return ""
+	}
+	if p.Tenant == "" {
+		return p.Subject
+	}
+	return p.Tenant + "/" + p.Subject
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a copy of ctx carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFromContext returns the principal stored in ctx, or nil.
+func PrincipalFromContext(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// APIKey is the stored form of an API key. The secret itself is never
+// stored: only Hash, a SHA-256 digest of the secret part of the key.
+type APIKey struct {
+	ID      string // public key id, the <keyid> in mcpg_<keyid>_<secret><checksum>
+	Name    string
+	Subject string // owner
+	Tenant  string
+	Scopes  []string
+	Hash    []byte // SHA-256 of the secret; 32 bytes
+
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero: never
+	LastUsedAt time.Time // zero: never used
+	RevokedAt  time.Time // zero: not revoked
+	// RotatedTo names the successor key after a rotation; the key stays valid
+	// until ExpiresAt, which rotation moves to the end of the grace period.
+	RotatedTo string
+}
+
+// Valid reports whether k may authenticate a request at now.
+func (k *APIKey) Valid(now time.Time) bool {
+	if !k.RevokedAt.IsZero() && !now.Before(k.RevokedAt) {
+		return false
+	}
+	if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
+		return false
+	}
+	return true
+}
+
+// KeyStore keeps API keys.
+type KeyStore interface {
+	// CreateKey stores k. It returns ErrConflict if k.ID exists.
+	CreateKey(ctx context.Context, k *APIKey) error
+	// Key returns the key with id, or ErrNotFound.
+	Key(ctx context.Context, id string) (*APIKey, error)
+	// ListKeys returns every key, newest first.
+	ListKeys(ctx context.Context) ([]*APIKey, error)
+	// RevokeKey marks the key revoked at at and appends a ChangeKey entry to
+	// the change feed in the same transaction. It returns ErrNotFound for an
+	// unknown id. Revoking a revoked key keeps the first revocation time.
+	RevokeKey(ctx context.Context, id string, at time.Time) error
+	// RotateKey stores next and, in the same transaction, sets the old key's
+	// RotatedTo to next.ID and its ExpiresAt to graceEnd (or keeps an earlier
+	// expiry), and appends a ChangeKey entry for the old key. It returns
+	// ErrNotFound if old is unknown or already revoked.
+	RotateKey(ctx context.Context, oldID string, next *APIKey, graceEnd time.Time) error
+	// TouchKey records that the key was used at at.
+	TouchKey(ctx context.Context, id string, at time.Time) error
+}
+
+// Note is a per-principal note of the built-in MCP server.
+type Note struct {
+	ID        string
+	Owner     string // Principal.ID() of the creator
+	Title     string
+	Body      string
+	CreatedAt time.Time
+}
+
+// NoteStore keeps notes. Every read is scoped by owner: a note of another
+// owner is reported as ErrNotFound.
+type NoteStore interface {
+	CreateNote(ctx context.Context, n *Note) error
+	Note(ctx context.Context, owner, id string) (*Note, error)
+	ListNotes(ctx context.Context, owner string) ([]*Note, error)
+}
+
+// AuditEvent records one MCP request and the decision taken on it.
+type AuditEvent struct {
+	ID        int64 // assigned by the store
+	Time      time.Time
+	RequestID string
+	Subject   string
+	Tenant    string
+	KeyID     string
+	ClientID  string
+	Method    string // JSON-RPC method, or the HTTP method for non-RPC requests
+	Target    string // tool, resource URI or prompt name
+	Decision  string // "allow", "deny", "unauthenticated", "error"
+	Status    int    // HTTP status returned
+	Latency   time.Duration
+	Remote    string // client address
+}
+
+// Audit decisions.
+const (
+	DecisionAllow           = "allow"
+	DecisionDeny            = "deny"
+	DecisionUnauthenticated = "unauthenticated"
+	DecisionError           = "error"
+)
+
+// AuditStore keeps audit events.
+type AuditStore interface {
+	AppendAudit(ctx context.Context, events ...*AuditEvent) error
+	// ListAudit returns events at or after since, oldest first, at most limit
+	// (0: no limit).
+	ListAudit(ctx context.Context, since time.Time, limit int) ([]*AuditEvent, error)
+}
+
+// Change is an entry of the store's change feed: something that running
+// servers must react to at once (a key revoked or rotated, a grant revoked).
+type Change struct {
+	Seq  int64     // increasing, assigned by the store
+	Kind string    // one of the Change* constants
+	ID   string    // id of the changed record
+	At   time.Time // when the change was recorded
+}
+
+// Change kinds.
+const (
+	ChangeKey     = "key"     // an API key was revoked, rotated or changed
+	ChangeGrant   = "grant"   // an OAuth grant was revoked
+	ChangeToken   = "token"   // an access token (jti) was revoked
+	ChangeSubject = "subject" // every credential of a subject was revoked
+	ChangeClient  = "client"  // an OAuth client was revoked
+)
+
+// ChangeFeed lets servers learn of revocations written by another process
+// (the CLI) or another replica. Stores append to it in the same transaction
+// as the change itself.
+type ChangeFeed interface {
+	// PublishChange appends a change and returns it with Seq set.
+	PublishChange(ctx context.Context, kind, id string) (Change, error)
+	// ChangesSince returns changes with Seq > after, oldest first.
+	ChangesSince(ctx context.Context, after int64) ([]Change, error)
+	// LastChange returns the highest Seq, or 0.
+	LastChange(ctx context.Context) (int64, error)
+}
+
+// Store is everything a gateway keeps durably.
+type Store interface {
+	KeyStore
+	NoteStore
+	AuditStore
+	ChangeFeed
+	// Close releases the store's resources.
+	Close() error
+}
