@@ -1,0 +1,73 @@
+package mcpgate
+
+import (
+	"context"
+	"time"
+)
+
+// Client is an OAuth client known to the embedded authorization server:
+// pre-registered with the CLI, registered dynamically (RFC 7591), or
+// described by a Client ID Metadata Document (its ID is then an https URL).
+type Client struct {
+	ID           string
+	Name         string
+	RedirectURIs []string
+	// SecretHash is the SHA-256 of the client secret for confidential
+	// clients; nil for public clients (token_endpoint_auth_method "none").
+	SecretHash []byte
+	GrantTypes []string // authorization_code, refresh_token, client_credentials
+	Scopes     []string // scopes the client may ask for; empty: any supported
+	// Subject and Tenant are the identity of a client_credentials client.
+	Subject string
+	Tenant  string
+	// Source says how the client came to be: "cli", "dcr" or "cimd".
+	Source    string
+	CreatedAt time.Time
+	RevokedAt time.Time // zero: active
+}
+
+// User is a local login user of the embedded authorization server.
+type User struct {
+	Name         string // also the subject of tokens issued to the user
+	Tenant       string
+	PasswordHash string // PHC-formatted argon2id hash
+	Scopes       []string
+	CreatedAt    time.Time
+	DisabledAt   time.Time
+}
+
+// UserStore keeps local users.
+type UserStore interface {
+	// CreateUser stores u; ErrConflict if the name is taken.
+	CreateUser(ctx context.Context, u *User) error
+	// User returns the user, or ErrNotFound.
+	User(ctx context.Context, name string) (*User, error)
+	ListUsers(ctx context.Context) ([]*User, error)
+}
+
+// Grant is a user's approval of a client: the consent that authorization
+// codes, access tokens and refresh tokens derive from. Revoking a grant
+// revokes every token issued under it.
+type Grant struct {
+	ID        string
+	Subject   string
+	Tenant    string
+	ClientID  string
+	Scopes    []string
+	Resource  string // RFC 8707 resource the grant's tokens are bound to
+	CreatedAt time.Time
+	LastUsed  time.Time
+	RevokedAt time.Time
+}
+
+// GrantStore keeps grants, for the connected-apps page and for revocation.
+type GrantStore interface {
+	// ListGrants returns the subject's active grants, newest first.
+	ListGrants(ctx context.Context, subject string) ([]*Grant, error)
+	// Grant returns a grant by id, or ErrNotFound.
+	Grant(ctx context.Context, id string) (*Grant, error)
+	// RevokeGrant revokes the grant and every token under it, and appends a
+	// ChangeGrant entry to the change feed. A grant of another subject is
+	// ErrNotFound.
+	RevokeGrant(ctx context.Context, subject, id string, at time.Time) error
+}
