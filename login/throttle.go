@@ -1,0 +1,140 @@
+package login
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// throttle counts failed sign-ins per key (a username or a client address)
+// and, after free failures, locks the key for base·2^(n-free), at most max.
+// A key's failures are forgotten once it has been quiet for forget.
+//
+// Its methods decide only; callers record outcomes. It keeps at most limit
+// keys, dropping the stalest when full, so a flood of made-up usernames
+// costs bounded memory.
+type throttle struct {
+	free   int
+	base   time.Duration
+	max    time.Duration
+	forget time.Duration
+	limit  int
+
+	mu      sync.Mutex
+	entries map[string]*attempts
+}
+
+type attempts struct {
+	failures int
+	last     time.Time // last failure
+	until    time.Time // locked until
+}
+
+func newThrottle(free int, base, max, forget time.Duration, limit int) *throttle {
+	return &throttle{free: free, base: base, max: max, forget: forget, limit: limit,
+		entries: make(map[string]*attempts)}
+}
+
+// wait returns how long key must wait before its next attempt; zero means
+// it may try now.
+func (t *throttle) wait(key string, now time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a := t.entries[key]
+	if a == nil {
+		return 0
+	}
+	if t.stale(a, now) {
+		delete(t.entries, key)
+		return 0
+	}
+	if now.Before(a.until) {
+		return a.until.Sub(now)
+	}
+	return 0
+}
+
+// fail records a failed attempt for key at now.
+func (t *throttle) fail(key string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a := t.entries[key]
+	if a != nil && t.stale(a, now) {
+		a = nil
+	}
+	if a == nil {
+		if len(t.entries) >= t.limit {
+			t.evict(now)
+		}
+		a = &attempts{}
+		t.entries[key] = a
+	}
+	a.failures++
+	a.last = now
+	if over := a.failures - t.free; over >= 0 {
+		d := t.max
+		if over < 32 {
+			d = min(t.base<<over, t.max)
+		}
+		a.until = now.Add(d)
+	}
+}
+
+// reset forgets key's failures, after a successful sign-in.
+func (t *throttle) reset(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.entries, key)
+}
+
+func (t *throttle) stale(a *attempts, now time.Time) bool {
+	return !now.Before(a.until) && now.Sub(a.last) >= t.forget
+}
+
+// evict drops stale entries, and if none were, the one whose last failure
+// is oldest. Called with t.mu held.
+func (t *throttle) evict(now time.Time) {
+	var oldestKey string
+	var oldest time.Time
+	dropped := false
+	for k, a := range t.entries {
+		if t.stale(a, now) {
+			delete(t.entries, k)
+			dropped = true
+			continue
+		}
+		if oldestKey == "" || a.last.Before(oldest) {
+			oldestKey, oldest = k, a.last
+		}
+	}
+	if !dropped && oldestKey != "" {
+		delete(t.entries, oldestKey)
+	}
+}
+
+// usernameKey is the throttle key of a username: case-folded, so "Alice"
+// and "alice" share a counter.
+func usernameKey(name string) string {
+	return "user:" + strings.ToLower(strings.TrimSpace(name))
+}
+
+// addrKey is the throttle key of a client address: the IPv4 address, or the
+// /64 an IPv6 address belongs to (one host usually holds a whole /64).
+func addrKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "addr:" + host
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return "addr:" + p.String()
+	}
+	return "addr:" + ip.String()
+}
