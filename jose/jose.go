@@ -1,0 +1,234 @@
+// Package jose signs and verifies the JSON Web Tokens of mcpgate and
+// publishes JSON Web Key Sets. It is the only importer of the JWT and JOSE
+// libraries, so no other package depends on their types.
+package jose
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	gojose "github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// RS256 is the only algorithm mcpgate signs access tokens with, and so the
+// only one its verifier accepts.
+const RS256 = "RS256"
+
+// TypeAccessToken is the JWS typ of an OAuth access token ([RFC 9068] §2.1).
+//
+// [RFC 9068]: https://www.rfc-editor.org/rfc/rfc9068
+const TypeAccessToken = "at+jwt"
+
+// ErrInvalid wraps every reason a token is refused.
+var ErrInvalid = errors.New("jose: invalid token")
+
+// ErrUnknownKey is returned, wrapped with ErrInvalid, for a token whose kid
+// is not in the key set.
+var ErrUnknownKey = errors.New("jose: unknown signing key")
+
+// Claims are the claims of an access token ([RFC 9068] §2.2) plus mcpgate's
+// private ones.
+type Claims struct {
+	Issuer    string
+	Subject   string
+	Audience  []string
+	ID        string // jti
+	IssuedAt  time.Time
+	NotBefore time.Time
+	Expires   time.Time
+	ClientID  string
+	Scope     string // space-separated
+	GrantID   string // gid: the grant (consent) the token derives from
+	Family    string // sid: the chain of tokens from one authorization code
+	Tenant    string
+}
+
+type wireClaims struct {
+	jwt.RegisteredClaims
+	ClientID string `json:"client_id,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+	GrantID  string `json:"gid,omitempty"`
+	Family   string `json:"sid,omitempty"`
+	Tenant   string `json:"tenant,omitempty"`
+}
+
+func numericDate(t time.Time) *jwt.NumericDate {
+	if t.IsZero() {
+		return nil
+	}
+	return jwt.NewNumericDate(t)
+}
+
+func timeOf(d *jwt.NumericDate) time.Time {
+	if d == nil {
+		return time.Time{}
+	}
+	return d.Time
+}
+
+// GenerateRSAKey returns a new 2048-bit RSA private key as PKCS #8 DER.
+func GenerateRSAKey() ([]byte, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	return x509.MarshalPKCS8PrivateKey(k)
+}
+
+// Key is a signing key: its kid, algorithm and private key.
+type Key struct {
+	ID        string
+	Algorithm string
+	private   *rsa.PrivateKey
+}
+
+// ParseKey parses a PKCS #8 DER private key for alg (only RS256).
+func ParseKey(kid, alg string, der []byte) (*Key, error) {
+	if alg != RS256 {
+		return nil, fmt.Errorf("jose: unsupported signing algorithm %q", alg)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("jose: parse key %s: %w", kid, err)
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("jose: key %s is not an RSA key", kid)
+	}
+	return &Key{ID: kid, Algorithm: alg, private: rk}, nil
+}
+
+// Thumbprint returns the RFC 7638 thumbprint of the key's public half,
+// base64url-encoded: a stable kid.
+func (k *Key) Thumbprint() (string, error) {
+	jwk := gojose.JSONWebKey{Key: k.private.Public()}
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(tp), nil
+}
+
+// Sign returns a compact JWS of c with header typ and kid.
+func (k *Key) Sign(typ string, c *Claims) (string, error) {
+	w := wireClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    c.Issuer,
+			Subject:   c.Subject,
+			Audience:  c.Audience,
+			ID:        c.ID,
+			IssuedAt:  numericDate(c.IssuedAt),
+			NotBefore: numericDate(c.NotBefore),
+			ExpiresAt: numericDate(c.Expires),
+		},
+		ClientID: c.ClientID,
+		Scope:    c.Scope,
+		GrantID:  c.GrantID,
+		Family:   c.Family,
+		Tenant:   c.Tenant,
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodRS256, w)
+	t.Header["typ"] = typ
+	t.Header["kid"] = k.ID
+	return t.SignedString(k.private)
+}
+
+// KeySet is a set of public keys by kid, for verifying and for publishing
+// as a JWKS.
+type KeySet struct {
+	keys map[string]*rsa.PublicKey
+	jwks []byte
+}
+
+// NewKeySet returns the public halves of keys.
+func NewKeySet(keys ...*Key) (*KeySet, error) {
+	ks := &KeySet{keys: make(map[string]*rsa.PublicKey, len(keys))}
+	set := gojose.JSONWebKeySet{Keys: []gojose.JSONWebKey{}}
+	for _, k := range keys {
+		pub := &k.private.PublicKey
+		ks.keys[k.ID] = pub
+		set.Keys = append(set.Keys, gojose.JSONWebKey{Key: pub, KeyID: k.ID, Algorithm: k.Algorithm, Use: "sig"})
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return nil, err
+	}
+	ks.jwks = b
+	return ks, nil
+}
+
+// JWKS returns the JSON Web Key Set document ([RFC 7517] §5).
+//
+// [RFC 7517]: https://www.rfc-editor.org/rfc/rfc7517
+func (ks *KeySet) JWKS() []byte { return ks.jwks }
+
+// VerifyOptions say what a valid token looks like.
+type VerifyOptions struct {
+	Type     string // required typ header, compared case-insensitively
+	Issuer   string
+	Audience string
+	Leeway   time.Duration
+	Now      func() time.Time
+}
+
+// Verify checks token's signature (RS256 only, kid required), typ, iss,
+// aud, exp (required) and nbf, and returns its claims. Every error wraps
+// ErrInvalid.
+func (ks *KeySet) Verify(token string, o VerifyOptions) (*Claims, error) {
+	var w wireClaims
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{RS256}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithIssuer(o.Issuer),
+		jwt.WithAudience(o.Audience),
+		jwt.WithLeeway(o.Leeway),
+	}
+	if o.Now != nil {
+		opts = append(opts, jwt.WithTimeFunc(o.Now))
+	}
+	_, err := jwt.ParseWithClaims(token, &w, func(t *jwt.Token) (any, error) {
+		typ, _ := t.Header["typ"].(string)
+		typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
+		if typ != strings.ToLower(o.Type) {
+			return nil, fmt.Errorf("typ %q", typ)
+		}
+		kid, _ := t.Header["kid"].(string)
+		k, ok := ks.keys[kid]
+		if !ok {
+			return nil, ErrUnknownKey
+		}
+		return k, nil
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return &Claims{
+		Issuer:    w.Issuer,
+		Subject:   w.Subject,
+		Audience:  w.Audience,
+		ID:        w.ID,
+		IssuedAt:  timeOf(w.IssuedAt),
+		NotBefore: timeOf(w.NotBefore),
+		Expires:   timeOf(w.ExpiresAt),
+		ClientID:  w.ClientID,
+		Scope:     w.Scope,
+		GrantID:   w.GrantID,
+		Family:    w.Family,
+		Tenant:    w.Tenant,
+	}, nil
+}
+
+// TokenHash returns the SHA-256 of a token, the key of caches and stores
+// that must not hold the token itself.
+func TokenHash(token string) [32]byte { return sha256.Sum256([]byte(token)) }

@@ -1,0 +1,160 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/mcpgate/mcpgate"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// VerifyAuthRequest finds the client of an authorization request and checks
+// its redirect_uri. Both failures are answered with a 400 page and never a
+// redirect, as the redirect target is not trusted (RFC 6749 §4.1.2.1).
+func (s *Server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
+	ar := r.Data
+	c, err := s.lookupClient(ctx, ar.ClientID)
+	if err != nil {
+		if !errors.Is(err, mcpgate.ErrNotFound) {
+			s.opts.Logger.WarnContext(ctx, "oauth: client lookup", "client_id", ar.ClientID, "err", err)
+		}
+		return nil, op.NewStatusError(oidc.ErrInvalidRequestRedirectURI().WithDescription("unknown client"), http.StatusBadRequest)
+	}
+	if !redirectAllowed(c.RedirectURIs, ar.RedirectURI) {
+		return nil, op.NewStatusError(oidc.ErrInvalidRequestRedirectURI().WithDescription("redirect_uri is not registered for this client"), http.StatusBadRequest)
+	}
+	if ar.RequestParam != "" {
+		// Refused in Authorize, where the error reaches the client.
+		ar.RequestParam = "unsupported"
+	}
+	if len(ar.Scopes) == 0 {
+		// The library refuses an empty scope; MCP clients often send none,
+		// which means "what the client may have".
+		ar.Scopes = s.defaultScopes(c)
+		if len(ar.Scopes) == 0 {
+			ar.Scopes = []string{"mcp"} // no scopes configured: a placeholder dropped in Authorize
+		}
+	}
+	return &op.ClientRequest[oidc.AuthRequest]{Request: r, Client: &opClient{c: c, s: s}}, nil
+}
+
+// defaultScopes are the scopes a client gets when it asks for none.
+func (s *Server) defaultScopes(c *mcpgate.Client) []string {
+	if len(c.Scopes) > 0 {
+		return slices.Clone(c.Scopes)
+	}
+	return slices.Clone(s.opts.ScopesSupported)
+}
+
+// allowedScopes filters requested to those supported and allowed for c.
+func (s *Server) allowedScopes(c *mcpgate.Client, requested []string) []string {
+	var out []string
+	for _, sc := range requested {
+		if !slices.Contains(s.opts.ScopesSupported, sc) {
+			continue
+		}
+		if len(c.Scopes) > 0 && !slices.Contains(c.Scopes, sc) {
+			continue
+		}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// Authorize runs once the client and redirect_uri are trusted: every
+// failure from here on is redirected to the client with state and iss. It
+// requires PKCE with S256 (OAuth 2.1 §4.1.1; plain is refused), checks the
+// RFC 8707 resource, stores the pending request and sends the user to the
+// login page.
+func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest]) (*op.Redirect, error) {
+	ar := r.Data
+	c := clientOf(r.Client)
+	if ar.RequestParam != "" {
+		return s.errorRedirect(ar.RedirectURI, ar.State, "request_not_supported", "request objects are not supported"), nil
+	}
+	if ar.ResponseType != oidc.ResponseTypeCode {
+		return s.errorRedirect(ar.RedirectURI, ar.State, "unsupported_response_type", "only response_type=code is supported"), nil
+	}
+	if ar.ResponseMode != "" && ar.ResponseMode != oidc.ResponseModeQuery {
+		return s.errorRedirect(ar.RedirectURI, ar.State, "invalid_request", "only response_mode=query is supported"), nil
+	}
+	if ar.CodeChallenge == "" {
+		return s.errorRedirect(ar.RedirectURI, ar.State, "invalid_request", "code_challenge is required (PKCE)"), nil
+	}
+	if ar.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
+		return s.errorRedirect(ar.RedirectURI, ar.State, "invalid_request", "code_challenge_method must be S256"), nil
+	}
+	if !slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
+		return s.errorRedirect(ar.RedirectURI, ar.State, "unauthorized_client", "client may not use the authorization code grant"), nil
+	}
+	resource, ok := s.checkResource(r.Form["resource"], "")
+	if !ok {
+		return s.errorRedirect(ar.RedirectURI, ar.State, "invalid_target", "resource is not served by this authorization server"), nil
+	}
+	now := s.now()
+	req := &mcpgate.AuthRequest{
+		ID:            randomToken(16),
+		ClientID:      c.ID,
+		RedirectURI:   ar.RedirectURI,
+		State:         ar.State,
+		Scopes:        s.allowedScopes(c, ar.Scopes),
+		Resource:      resource,
+		CodeChallenge: ar.CodeChallenge,
+		CreatedAt:     now,
+		ExpiresAt:     now.Add(s.opts.LoginTTL),
+	}
+	if err := s.store.CreateAuthRequest(ctx, req); err != nil {
+		s.opts.Logger.ErrorContext(ctx, "oauth: store auth request", "err", err)
+		return s.errorRedirect(ar.RedirectURI, ar.State, "server_error", ""), nil
+	}
+	return op.NewRedirect(s.loginURL(req.ID)), nil
+}
+
+// checkResource checks the RFC 8707 resource parameters of a request: none
+// means want (or, if want is empty, the server's resource); otherwise there
+// must be exactly one, equal to want or the server's resource.
+func (s *Server) checkResource(values []string, want string) (string, bool) {
+	if want == "" {
+		want = s.opts.Resource
+	}
+	switch len(values) {
+	case 0:
+		return want, true
+	case 1:
+		return want, values[0] == want
+	}
+	return "", false
+}
+
+// errorRedirect returns the redirect carrying an authorization error
+// response (RFC 6749 §4.1.2.1) with iss (RFC 9207).
+func (s *Server) errorRedirect(redirectURI, state, code, desc string) *op.Redirect {
+	v := url.Values{"error": {code}, "iss": {s.opts.Issuer}}
+	if desc != "" {
+		v.Set("error_description", desc)
+	}
+	if state != "" {
+		v.Set("state", state)
+	}
+	return op.NewRedirect(withQuery(redirectURI, v))
+}
+
+// withQuery adds v to the query of u, keeping its own parameters.
+func withQuery(u string, v url.Values) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	q := p.Query()
+	for k, vs := range v {
+		q[k] = vs
+	}
+	p.RawQuery = q.Encode()
+	return p.String()
+}

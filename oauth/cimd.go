@@ -1,0 +1,300 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mcpgate/mcpgate"
+)
+
+// Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document):
+// a client_id that is an https URL names a JSON document, fetched by the
+// authorization server, that describes the client.
+const (
+	cimdMaxBytes   = 64 << 10
+	cimdTimeout    = 5 * time.Second
+	cimdMinTTL     = time.Minute
+	cimdMaxTTL     = 24 * time.Hour
+	cimdDefaultTTL = 5 * time.Minute
+	cimdMaxEntries = 1000
+)
+
+// ErrBlockedAddress is returned when a CIMD URL resolves to an address
+// mcpgate will not connect to (private, loopback, link-local, ...).
+var ErrBlockedAddress = errors.New("oauth: address not allowed for client metadata")
+
+type cimdResolver struct {
+	client        *http.Client
+	allowLoopback bool
+	now           func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cimdEntry
+}
+
+type cimdEntry struct {
+	client  *mcpgate.Client
+	expires time.Time
+}
+
+func newCIMDResolver(o Options) *cimdResolver {
+	r := &cimdResolver{allowLoopback: o.AllowLoopbackCIMD, now: o.Now, cache: map[string]cimdEntry{}}
+	r.client = o.CIMDClient
+	if r.client == nil {
+		r.client = newSafeHTTPClient(o.AllowLoopbackCIMD)
+	}
+	return r
+}
+
+// newSafeHTTPClient returns a client that connects only to public unicast
+// addresses, checked after DNS resolution on the socket itself so that DNS
+// rebinding cannot slip past, and follows no redirects.
+func newSafeHTTPClient(allowLoopback bool) *http.Client {
+	d := &net.Dialer{
+		Timeout: cimdTimeout,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			return checkDialAddress(address, allowLoopback)
+		},
+	}
+	tr := &http.Transport{
+		DialContext:           d.DialContext,
+		Proxy:                 nil, // a proxy would hide the real destination
+		TLSHandshakeTimeout:   cimdTimeout,
+		ResponseHeaderTimeout: cimdTimeout,
+		MaxIdleConns:          10,
+		IdleConnTimeout:       30 * time.Second,
+	}
+	return &http.Client{
+		Transport: tr,
+		Timeout:   cimdTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+var blockedPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),   // CGNAT (RFC 6598)
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
+	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64: may reach IPv4 internals
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("100::/64"),        // discard
+	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
+	netip.MustParsePrefix("2002::/16"),       // 6to4: embeds IPv4
+	netip.MustParsePrefix("::ffff:0:0/96"),   // IPv4-mapped (unmapped before check)
+	netip.MustParsePrefix("2001::/32"),       // Teredo: embeds IPv4
+}
+
+// checkDialAddress refuses addresses that are not public unicast: private
+// (RFC 1918, unique-local fc00::/7), loopback (unless allowLoopback),
+// link-local (169.254.0.0/16, the cloud metadata address included,
+// fe80::/10), CGNAT, multicast, unspecified and reserved ranges.
+func checkDialAddress(address string, allowLoopback bool) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrBlockedAddress, address)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrBlockedAddress, address)
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.IsLoopback() {
+		if allowLoopback {
+			return nil
+		}
+		return fmt.Errorf("%w: %s", ErrBlockedAddress, ip)
+	}
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsMulticast() || ip.IsUnspecified() {
+		return fmt.Errorf("%w: %s", ErrBlockedAddress, ip)
+	}
+	for _, p := range blockedPrefixes {
+		if p.Contains(ip) {
+			return fmt.Errorf("%w: %s", ErrBlockedAddress, ip)
+		}
+	}
+	return nil
+}
+
+// isCIMD reports whether id is shaped like a metadata document URL: https
+// (or http on a loopback host in test mode) with a path and nothing that
+// makes two spellings of one URL possible.
+func (r *cimdResolver) isCIMD(id string) bool {
+	_, err := r.parseID(id)
+	return err == nil
+}
+
+func (r *cimdResolver) parseID(id string) (*url.URL, error) {
+	if !strings.HasPrefix(id, "https://") && !strings.HasPrefix(id, "http://") {
+		return nil, errors.New("not a URL")
+	}
+	u, err := url.Parse(id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case u.Scheme == "http" && !(r.allowLoopback && isLoopbackHost(u.Hostname())):
+		return nil, errors.New("client_id URL must be https")
+	case u.Scheme != "https" && u.Scheme != "http":
+		return nil, errors.New("client_id URL must be https")
+	case u.Host == "" || u.User != nil || u.Fragment != "" || strings.Contains(id, "#"):
+		return nil, errors.New("client_id URL must have a host and no credentials or fragment")
+	case u.Path == "" || u.Path == "/":
+		return nil, errors.New("client_id URL must have a path")
+	case strings.Contains("/"+u.Path+"/", "/./") || strings.Contains("/"+u.Path+"/", "/../"):
+		return nil, errors.New("client_id URL must not have dot segments")
+	}
+	return u, nil
+}
+
+func (r *cimdResolver) forget(id string) {
+	r.mu.Lock()
+	delete(r.cache, id)
+	r.mu.Unlock()
+}
+
+// resolve returns the client a metadata document describes, from the cache
+// or fetched.
+func (r *cimdResolver) resolve(ctx context.Context, id string) (*mcpgate.Client, error) {
+	now := r.now()
+	r.mu.Lock()
+	e, ok := r.cache[id]
+	r.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.client, nil
+	}
+	c, ttl, err := r.fetch(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if len(r.cache) >= cimdMaxEntries {
+		for k, v := range r.cache {
+			if !now.Before(v.expires) {
+				delete(r.cache, k)
+			}
+		}
+		if len(r.cache) >= cimdMaxEntries {
+			clear(r.cache)
+		}
+	}
+	r.cache[id] = cimdEntry{client: c, expires: now.Add(ttl)}
+	r.mu.Unlock()
+	return c, nil
+}
+
+func (r *cimdResolver) fetch(ctx context.Context, id string) (*mcpgate.Client, time.Duration, error) {
+	if _, err := r.parseID(id); err != nil {
+		return nil, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cimdTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("oauth: fetch client metadata: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("oauth: fetch client metadata: status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, cimdMaxBytes+1))
+	if err != nil {
+		return nil, 0, fmt.Errorf("oauth: read client metadata: %w", err)
+	}
+	if len(body) > cimdMaxBytes {
+		return nil, 0, errors.New("oauth: client metadata document too large")
+	}
+	c, err := parseCIMD(id, body)
+	if err != nil {
+		return nil, 0, err
+	}
+	c.CreatedAt = r.now()
+	return c, cacheTTL(resp.Header.Get("Cache-Control")), nil
+}
+
+// parseCIMD validates a metadata document fetched from id.
+func parseCIMD(id string, body []byte) (*mcpgate.Client, error) {
+	var md ClientMetadata
+	if err := json.Unmarshal(body, &md); err != nil {
+		return nil, errors.New("oauth: client metadata is not a JSON object")
+	}
+	if md.ClientID != id {
+		return nil, errors.New("oauth: client metadata client_id does not equal its URL")
+	}
+	if md.ClientSecret != "" {
+		return nil, errors.New("oauth: client metadata must not contain a client_secret")
+	}
+	switch md.TokenEndpointAuthMethod {
+	case "", "none":
+	default:
+		return nil, fmt.Errorf("oauth: client metadata token_endpoint_auth_method %q is not supported", md.TokenEndpointAuthMethod)
+	}
+	if len(md.RedirectURIs) == 0 {
+		return nil, errors.New("oauth: client metadata has no redirect_uris")
+	}
+	for _, u := range md.RedirectURIs {
+		if err := validRedirectURI(u); err != nil {
+			return nil, fmt.Errorf("oauth: client metadata redirect_uri %q: %v", u, err)
+		}
+	}
+	gts := []string{GrantAuthorizationCode, GrantRefreshToken}
+	if len(md.GrantTypes) > 0 {
+		gts = nil
+		for _, g := range md.GrantTypes {
+			if g == GrantAuthorizationCode || g == GrantRefreshToken {
+				gts = append(gts, g)
+			}
+		}
+	}
+	name := md.ClientName
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	return &mcpgate.Client{
+		ID:           id,
+		Name:         name,
+		RedirectURIs: md.RedirectURIs,
+		GrantTypes:   gts,
+		Source:       SourceCIMD,
+	}, nil
+}
+
+// cacheTTL is the max-age of a Cache-Control header, bounded; no-store
+// and no-cache still get the minimum, so a flood cannot force a fetch per
+// request.
+func cacheTTL(cc string) time.Duration {
+	ttl := cimdDefaultTTL
+	for _, d := range strings.Split(cc, ",") {
+		d = strings.TrimSpace(strings.ToLower(d))
+		if v, ok := strings.CutPrefix(d, "max-age="); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				ttl = time.Duration(n) * time.Second
+			}
+		}
+		if d == "no-store" || d == "no-cache" {
+			ttl = 0
+		}
+	}
+	return min(max(ttl, cimdMinTTL), cimdMaxTTL)
+}

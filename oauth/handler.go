@@ -1,0 +1,154 @@
+package oauth
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// Paths of the server's endpoints, under the issuer's path.
+const (
+	PathAuthorize  = "/authorize"
+	PathToken      = "/token"
+	PathRegister   = "/register"
+	PathRevoke     = "/revoke"
+	PathIntrospect = "/introspect"
+	PathJWKS       = "/jwks.json"
+)
+
+// Handler returns the HTTP handler of every endpoint: RFC 8414 and OpenID
+// discovery under /.well-known/ (including the path-inserted forms when the
+// issuer has a path), /authorize, /token, /register, /revoke, /introspect
+// and /jwks.json under the issuer's path. Mount it at the root of the
+// issuer's host; it answers 404 for any other path.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Paths returns the URL paths Handler serves, for muxes that mount each
+// path explicitly: the well-known prefix and the endpoint paths.
+func (s *Server) Paths() []string {
+	p := s.path
+	paths := []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration",
+		p + PathAuthorize, p + PathToken, p + PathRevoke, p + PathIntrospect, p + PathJWKS}
+	if p != "" {
+		paths = append(paths, "/.well-known/oauth-authorization-server"+p, "/.well-known/openid-configuration"+p, p+"/.well-known/openid-configuration")
+	}
+	if !s.opts.DisableRegistration {
+		paths = append(paths, p+PathRegister)
+	}
+	return paths
+}
+
+func (s *Server) buildHandler() http.Handler {
+	p := s.path
+	endpoints := op.Endpoints{
+		Authorization: op.NewEndpoint(p + PathAuthorize),
+		Token:         op.NewEndpoint(p + PathToken),
+		Introspection: op.NewEndpoint(p + PathIntrospect),
+		Revocation:    op.NewEndpoint(p + PathRevoke),
+		JwksURI:       op.NewEndpoint(p + PathJWKS),
+	}
+	protocol := op.RegisterServer(s, endpoints)
+	meta := op.RegisterMetadataServer(metadataServer{s: s})
+
+	mux := http.NewServeMux()
+	for _, path := range []string{PathAuthorize, PathRevoke, PathJWKS} {
+		mux.Handle(p+path, protocol)
+	}
+	mux.Handle(p+PathToken, noStore(protocol))
+	mux.Handle(p+PathIntrospect, noStore(protocol))
+	if !s.opts.DisableRegistration {
+		mux.Handle(p+PathRegister, noStore(http.HandlerFunc(s.serveRegister)))
+	}
+	return meta.Intercept(mux)
+}
+
+// noStore marks responses that carry tokens or secrets as uncacheable
+// (RFC 6749 §5.1), error responses included.
+func noStore(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		h.ServeHTTP(w, r)
+	})
+}
+
+type metadataServer struct {
+	op.UnimplementedMetadataServer
+	s *Server
+}
+
+func (m metadataServer) AuthorizationServerMetadata(ctx context.Context, r *op.Request[op.MetadataRequest]) (*op.Response, error) {
+	if r.Data.IssuerPath != m.s.path {
+		return nil, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("unknown issuer"), http.StatusNotFound)
+	}
+	return op.NewResponse(m.s.Metadata()), nil
+}
+
+func (m metadataServer) OpenIDConfiguration(ctx context.Context, r *op.Request[op.MetadataRequest]) (*op.Response, error) {
+	return m.AuthorizationServerMetadata(ctx, r)
+}
+
+// Metadata is the authorization server metadata document ([RFC 8414] §2).
+// It advertises only what the server does.
+//
+// [RFC 8414]: https://www.rfc-editor.org/rfc/rfc8414
+type Metadata struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported,omitempty"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported,omitempty"`
+}
+
+// Metadata returns the server's metadata document.
+func (s *Server) Metadata() *Metadata {
+	m := &Metadata{
+		Issuer:                                 s.opts.Issuer,
+		AuthorizationEndpoint:                  s.endpoint(PathAuthorize),
+		TokenEndpoint:                          s.endpoint(PathToken),
+		JWKSURI:                                s.endpoint(PathJWKS),
+		RevocationEndpoint:                     s.endpoint(PathRevoke),
+		IntrospectionEndpoint:                  s.endpoint(PathIntrospect),
+		ScopesSupported:                        s.opts.ScopesSupported,
+		ResponseTypesSupported:                 []string{"code"},
+		ResponseModesSupported:                 []string{"query"},
+		GrantTypesSupported:                    []string{"authorization_code", "refresh_token", "client_credentials"},
+		TokenEndpointAuthMethodsSupported:      []string{"none", "client_secret_basic", "client_secret_post"},
+		RevocationEndpointAuthMethodsSupported: []string{"none", "client_secret_basic", "client_secret_post"},
+		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post"},
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		AuthorizationResponseISSParameterSupported: true,
+		ClientIDMetadataDocumentSupported:          !s.opts.DisableCIMD,
+	}
+	if !s.opts.DisableRegistration {
+		m.RegistrationEndpoint = s.endpoint(PathRegister)
+	}
+	return m
+}
+
+// Keys serves the JWKS: the active signing key and retired keys whose
+// tokens may still be live.
+func (s *Server) Keys(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
+	ks := s.keySet()
+	resp := op.NewResponse(rawJSON(ks.JWKS()))
+	resp.Header.Set("Cache-Control", "max-age=300")
+	return resp, nil
+}
+
+type rawJSON []byte
+
+func (r rawJSON) MarshalJSON() ([]byte, error) { return r, nil }

@@ -1,0 +1,287 @@
+package oauth
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpgate/mcpgate"
+	"golang.org/x/time/rate"
+)
+
+// ClientMetadata is the client metadata of dynamic registration
+// ([RFC 7591] §2) and of Client ID Metadata Documents, as far as mcpgate
+// uses it.
+//
+// [RFC 7591]: https://www.rfc-editor.org/rfc/rfc7591
+type ClientMetadata struct {
+	ClientID                string   `json:"client_id,omitempty"`
+	ClientSecret            string   `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64    `json:"client_id_issued_at,omitempty"`
+	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
+	ClientName              string   `json:"client_name,omitempty"`
+	ClientURI               string   `json:"client_uri,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
+	GrantTypes              []string `json:"grant_types,omitempty"`
+	ResponseTypes           []string `json:"response_types,omitempty"`
+	Scope                   string   `json:"scope,omitempty"`
+}
+
+// registrationError is an RFC 7591 §3.2.2 error.
+type registrationError struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+func (e *registrationError) Error() string { return e.Code + ": " + e.Description }
+
+func badMetadata(format string, a ...any) error {
+	return &registrationError{Code: "invalid_client_metadata", Description: fmt.Sprintf(format, a...)}
+}
+
+// serveRegister is the dynamic client registration endpoint (RFC 7591 §3).
+func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, &registrationError{Code: "invalid_request", Description: "use POST"})
+		return
+	}
+	if tok := s.opts.RegistrationToken; tok != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, &registrationError{Code: "invalid_token", Description: "an initial access token is required"})
+			return
+		}
+	}
+	if !s.regLimit.allow(clientIP(r)) {
+		w.Header().Set("Retry-After", "60")
+		writeJSON(w, http.StatusTooManyRequests, &registrationError{Code: "slow_down", Description: "too many registrations"})
+		return
+	}
+	var md ClientMetadata
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	if err := dec.Decode(&md); err != nil {
+		writeJSON(w, http.StatusBadRequest, badMetadata("body is not a JSON client metadata document"))
+		return
+	}
+	c, secret, err := s.register(r.Context(), &md)
+	if err != nil {
+		var re *registrationError
+		if errors.As(err, &re) {
+			writeJSON(w, http.StatusBadRequest, re)
+			return
+		}
+		s.opts.Logger.ErrorContext(r.Context(), "oauth: register client", "err", err)
+		writeJSON(w, http.StatusInternalServerError, &registrationError{Code: "server_error"})
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.clientMetadata(c, secret))
+}
+
+// register validates md and stores the client it describes.
+func (s *Server) register(ctx context.Context, md *ClientMetadata) (*mcpgate.Client, string, error) {
+	nc := NewClient{
+		Name:         md.ClientName,
+		RedirectURIs: md.RedirectURIs,
+		GrantTypes:   md.GrantTypes,
+		Source:       SourceDCR,
+	}
+	switch md.TokenEndpointAuthMethod {
+	case "", "none":
+	case "client_secret_basic", "client_secret_post":
+		nc.Confidential = true
+	default:
+		return nil, "", badMetadata("token_endpoint_auth_method %q is not supported", md.TokenEndpointAuthMethod)
+	}
+	for _, rt := range md.ResponseTypes {
+		if rt != "code" {
+			return nil, "", badMetadata("response_type %q is not supported", rt)
+		}
+	}
+	if md.Scope != "" {
+		for _, sc := range strings.Fields(md.Scope) {
+			if !slices.Contains(s.opts.ScopesSupported, sc) {
+				return nil, "", badMetadata("scope %q is not supported", sc)
+			}
+		}
+		nc.Scopes = strings.Fields(md.Scope)
+	}
+	return s.AddClient(ctx, nc)
+}
+
+func (s *Server) clientMetadata(c *mcpgate.Client, secret string) *ClientMetadata {
+	md := &ClientMetadata{
+		ClientID:                c.ID,
+		ClientSecret:            secret,
+		ClientIDIssuedAt:        c.CreatedAt.Unix(),
+		ClientName:              c.Name,
+		RedirectURIs:            c.RedirectURIs,
+		TokenEndpointAuthMethod: "none",
+		GrantTypes:              c.GrantTypes,
+		ResponseTypes:           []string{"code"},
+		Scope:                   strings.Join(c.Scopes, " "),
+	}
+	if secret != "" {
+		zero := int64(0)
+		md.ClientSecretExpiresAt = &zero
+		md.TokenEndpointAuthMethod = "client_secret_basic"
+	}
+	return md
+}
+
+// NewClient describes a client to register.
+type NewClient struct {
+	Name         string
+	RedirectURIs []string // https, or http on a loopback host (any port)
+	// Confidential clients get a secret; public ones use PKCE alone.
+	Confidential bool
+	// GrantTypes default to authorization_code and refresh_token;
+	// client_credentials needs Confidential.
+	GrantTypes []string
+	Scopes     []string // empty: any supported scope
+	// Subject and Tenant are the identity of a client_credentials client;
+	// Subject defaults to the client id.
+	Subject, Tenant string
+	Source          string // SourceCLI (default), SourceDCR
+}
+
+// AddClient validates and stores a new client and returns it with its
+// secret ("" for a public client). The secret is shown once and only its
+// hash is kept.
+func (s *Server) AddClient(ctx context.Context, nc NewClient) (*mcpgate.Client, string, error) {
+	gts := nc.GrantTypes
+	if len(gts) == 0 {
+		gts = []string{GrantAuthorizationCode, GrantRefreshToken}
+	}
+	for _, g := range gts {
+		switch g {
+		case GrantAuthorizationCode, GrantRefreshToken:
+		case GrantClientCredentials:
+			if !nc.Confidential {
+				return nil, "", badMetadata("client_credentials requires a confidential client")
+			}
+		default:
+			return nil, "", badMetadata("grant_type %q is not supported", g)
+		}
+	}
+	if slices.Contains(gts, GrantAuthorizationCode) && len(nc.RedirectURIs) == 0 {
+		return nil, "", &registrationError{Code: "invalid_redirect_uri", Description: "redirect_uris are required"}
+	}
+	for _, u := range nc.RedirectURIs {
+		if err := validRedirectURI(u); err != nil {
+			return nil, "", &registrationError{Code: "invalid_redirect_uri", Description: fmt.Sprintf("%q: %v", u, err)}
+		}
+	}
+	for _, sc := range nc.Scopes {
+		if !slices.Contains(s.opts.ScopesSupported, sc) {
+			return nil, "", badMetadata("scope %q is not supported", sc)
+		}
+	}
+	if len(nc.Name) > 200 {
+		return nil, "", badMetadata("client_name is too long")
+	}
+	source := nc.Source
+	if source == "" {
+		source = SourceCLI
+	}
+	c := &mcpgate.Client{
+		ID:           "mcpc_" + randomToken(16),
+		Name:         nc.Name,
+		RedirectURIs: slices.Clone(nc.RedirectURIs),
+		GrantTypes:   gts,
+		Scopes:       slices.Clone(nc.Scopes),
+		Subject:      nc.Subject,
+		Tenant:       nc.Tenant,
+		Source:       source,
+		CreatedAt:    s.now(),
+	}
+	var secret string
+	if nc.Confidential {
+		secret = "mcps_" + randomToken(32)
+		c.SecretHash = hashToken(secret)
+	}
+	if err := s.store.CreateClient(ctx, c); err != nil {
+		return nil, "", err
+	}
+	return c, secret, nil
+}
+
+// ListClients returns every stored client, newest first.
+func (s *Server) ListClients(ctx context.Context) ([]*mcpgate.Client, error) {
+	return s.store.ListClients(ctx)
+}
+
+// RevokeClient revokes a client, its grants and its tokens; it takes
+// effect on this server at once and on others through the change feed.
+// A CIMD client (an https client id) is recorded as revoked even if it was
+// never stored. ErrNotFound for an unknown client.
+func (s *Server) RevokeClient(ctx context.Context, id string) error {
+	now := s.now()
+	err := s.store.RevokeClient(ctx, id, now)
+	if errors.Is(err, mcpgate.ErrNotFound) && s.cimd.isCIMD(id) {
+		err = s.store.CreateClient(ctx, &mcpgate.Client{ID: id, Source: SourceCIMD, CreatedAt: now})
+		if err == nil {
+			err = s.store.RevokeClient(ctx, id, now)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeClient, ID: id, At: now})
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// clientIP is the address the request came from. Proxy headers are not
+// trusted: behind a proxy, every client shares the proxy's budget.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// ipLimiter limits events per IP with a token bucket each.
+type ipLimiter struct {
+	mu      sync.Mutex
+	perMin  int
+	buckets map[string]*rate.Limiter
+}
+
+func newIPLimiter(perMin int) *ipLimiter {
+	return &ipLimiter{perMin: perMin, buckets: map[string]*rate.Limiter{}}
+}
+
+func (l *ipLimiter) allow(ip string) bool {
+	if l.perMin < 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[ip]
+	if !ok {
+		if len(l.buckets) >= 100000 {
+			clear(l.buckets) // bounded memory under a spread-out flood
+		}
+		b = rate.NewLimiter(rate.Every(time.Minute/time.Duration(l.perMin)), l.perMin)
+		l.buckets[ip] = b
+	}
+	return b.Allow()
+}

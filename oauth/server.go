@@ -1,0 +1,232 @@
+// Package oauth is mcpgate's embedded OAuth 2.1 authorization server, built
+// the way MCP clients expect it (MCP authorization 2025-11-25 and
+// 2026-07-28): authorization code with PKCE S256 only, RFC 8414 metadata,
+// RFC 8707 resource indicators, RFC 9207 iss in the authorization response,
+// RFC 9068 JWT access tokens, rotating refresh tokens with reuse detection,
+// client credentials, RFC 7009 revocation, RFC 7662 introspection, RFC 7591
+// dynamic registration and Client ID Metadata Documents.
+//
+// HTTP parsing, client authentication, routing and RFC 6749 error encoding
+// come from the op package of github.com/zitadel/oidc (its Server API);
+// what that library leaves open is done here, one file per endpoint or
+// grant, and each such rule has a test (see docs/oauth.md).
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/jose"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// Storage is what the server keeps durably; the sqlite and postgres
+// packages implement it.
+type Storage = mcpgate.OAuthStore
+
+// ErrNotFound is returned by the login backend for an unknown, expired or
+// already answered authorization request.
+var ErrNotFound = mcpgate.ErrNotFound
+
+// Options configure a Server. Resource is required; the zero value of every
+// other field means its default.
+type Options struct {
+	// Resource is the canonical URL of the protected MCP endpoint, e.g.
+	// https://mcp.example.com/mcp: the only RFC 8707 resource tokens are
+	// issued for, and their audience.
+	Resource string
+	// Issuer is the authorization server's issuer identifier. Default: the
+	// origin of Resource.
+	Issuer string
+	// ScopesSupported are the scopes clients may request, in
+	// scopes_supported.
+	ScopesSupported []string
+
+	AccessTokenTTL  time.Duration // default 10m
+	RefreshTokenTTL time.Duration // default 30 days
+	CodeTTL         time.Duration // default 60s
+	// LoginTTL bounds the time a user has to log in and consent. Default 10m.
+	LoginTTL time.Duration
+	// Leeway is the clock skew allowed when verifying tokens. Default 30s.
+	Leeway time.Duration
+
+	// LoginURL is where /authorize sends the user, with ?req=<id> appended.
+	// Default "/login" under the issuer.
+	LoginURL string
+
+	// RegistrationToken, if set, is the initial access token that dynamic
+	// client registration requires (RFC 7591 §3); empty means open
+	// registration.
+	RegistrationToken string
+	// RegistrationsPerMinute limits registrations per client IP. Default 10;
+	// negative disables the limit.
+	RegistrationsPerMinute int
+	// DisableRegistration turns /register off.
+	DisableRegistration bool
+
+	// DisableCIMD turns Client ID Metadata Documents off.
+	DisableCIMD bool
+	// AllowLoopbackCIMD lets CIMD fetch http://127.0.0.1 documents. For tests.
+	AllowLoopbackCIMD bool
+	// CIMDClient overrides the HTTP client CIMD documents are fetched with.
+	// Its transport must do its own address filtering. For tests.
+	CIMDClient *http.Client
+
+	// KeyEncryptionKey, if 32 bytes, encrypts signing keys at rest with
+	// AES-256-GCM.
+	KeyEncryptionKey []byte
+
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+	// Logger receives operational logs; nothing secret is logged.
+	Logger *slog.Logger
+	// Alerts receives security events, such as "oauth.refresh_token_reuse".
+	Alerts func(ctx context.Context, kind string, attrs ...any)
+}
+
+func (o *Options) withDefaults() (Options, error) {
+	var d Options
+	if o != nil {
+		d = *o
+	}
+	ru, err := url.Parse(d.Resource)
+	if d.Resource == "" || err != nil || ru.Host == "" || (ru.Scheme != "https" && ru.Scheme != "http") || ru.Fragment != "" {
+		return d, fmt.Errorf("oauth: Options.Resource must be an absolute http(s) URL, got %q", d.Resource)
+	}
+	if d.Issuer == "" {
+		d.Issuer = ru.Scheme + "://" + ru.Host
+	}
+	iu, err := url.Parse(d.Issuer)
+	if err != nil || iu.Host == "" || iu.RawQuery != "" || iu.Fragment != "" || (iu.Scheme != "https" && iu.Scheme != "http") {
+		return d, fmt.Errorf("oauth: invalid issuer %q", d.Issuer)
+	}
+	d.Issuer = strings.TrimSuffix(d.Issuer, "/")
+	if d.AccessTokenTTL <= 0 {
+		d.AccessTokenTTL = 10 * time.Minute
+	}
+	if d.RefreshTokenTTL <= 0 {
+		d.RefreshTokenTTL = 30 * 24 * time.Hour
+	}
+	if d.CodeTTL <= 0 {
+		d.CodeTTL = 60 * time.Second
+	}
+	if d.LoginTTL <= 0 {
+		d.LoginTTL = 10 * time.Minute
+	}
+	if d.Leeway <= 0 {
+		d.Leeway = 30 * time.Second
+	}
+	if d.LoginURL == "" {
+		d.LoginURL = issuerPath(d.Issuer) + "/login"
+	}
+	if d.RegistrationsPerMinute == 0 {
+		d.RegistrationsPerMinute = 10
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Alerts == nil {
+		d.Alerts = func(context.Context, string, ...any) {}
+	}
+	if len(d.KeyEncryptionKey) != 0 && len(d.KeyEncryptionKey) != 32 {
+		return d, errors.New("oauth: KeyEncryptionKey must be 32 bytes")
+	}
+	return d, nil
+}
+
+func issuerPath(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.Path, "/")
+}
+
+// Server is the authorization server. Create it with New; it is safe for
+// concurrent use.
+type Server struct {
+	op.UnimplementedServer
+
+	store Storage
+	opts  Options
+	path  string // issuer path, "" or "/a/b"
+
+	keysMu     sync.RWMutex
+	signer     *jose.Key
+	keyset     *jose.KeySet
+	keysLoaded time.Time
+
+	revoked  *revocations
+	verified *tokenCache
+	cimd     *cimdResolver
+	regLimit *ipLimiter
+
+	handler http.Handler
+}
+
+// New returns a server over store. It loads the signing keys (creating the
+// first one on first start) and the recent revocations.
+func New(store Storage, opts *Options) (*Server, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		store:    store,
+		opts:     o,
+		path:     issuerPath(o.Issuer),
+		revoked:  newRevocations(),
+		verified: newTokenCache(10000),
+		regLimit: newIPLimiter(o.RegistrationsPerMinute),
+	}
+	s.cimd = newCIMDResolver(o)
+	ctx := context.Background()
+	if err := s.loadKeys(ctx, true); err != nil {
+		return nil, err
+	}
+	if err := s.loadRevocations(ctx); err != nil {
+		return nil, err
+	}
+	s.handler = s.buildHandler()
+	return s, nil
+}
+
+// Issuer returns the issuer identifier.
+func (s *Server) Issuer() string { return s.opts.Issuer }
+
+// Resource returns the canonical resource (the audience of access tokens).
+func (s *Server) Resource() string { return s.opts.Resource }
+
+// ScopesSupported returns the configured scopes.
+func (s *Server) ScopesSupported() []string { return s.opts.ScopesSupported }
+
+func (s *Server) now() time.Time { return s.opts.Now() }
+
+// endpoint returns the absolute URL of a server path.
+func (s *Server) endpoint(p string) string { return s.opts.Issuer + p }
+
+// randomToken returns n random bytes, base64url-encoded.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashToken(t string) []byte {
+	h := sha256.Sum256([]byte(t))
+	return h[:]
+}

@@ -1,0 +1,65 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/mcpgate/mcpgate"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// CodeExchange redeems an authorization code (RFC 6749 §4.1.3, OAuth 2.1
+// §4.1.3). The code is single-use: a second redemption is refused and
+// revokes the tokens already issued from it (RFC 6749 §4.1.2). The
+// redirect_uri must equal the one of the authorization request, the PKCE
+// verifier must match the S256 challenge, and a resource, if sent, must
+// equal the grant's.
+func (s *Server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
+	now := s.now()
+	c := clientOf(r.Client)
+	ar, err := s.store.RedeemCode(ctx, hashToken(r.Data.Code), now)
+	switch {
+	case errors.Is(err, mcpgate.ErrConflict):
+		s.opts.Logger.WarnContext(ctx, "oauth: authorization code reused", "client_id", ar.ClientID, "request", ar.ID)
+		if err := s.store.RevokeTokenFamily(ctx, ar.ID, now); err != nil {
+			return nil, serverError(s, ctx, "revoke token family", err)
+		}
+		s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeToken, ID: ar.ID, At: now})
+		s.opts.Alerts(ctx, "oauth.code_reuse", "client_id", ar.ClientID, "subject", ar.Subject)
+		return nil, invalidGrant("authorization code already used")
+	case errors.Is(err, mcpgate.ErrNotFound):
+		return nil, invalidGrant("unknown authorization code")
+	case err != nil:
+		return nil, serverError(s, ctx, "redeem code", err)
+	}
+	if ar.ClientID != c.ID {
+		return nil, invalidGrant("authorization code was issued to another client")
+	}
+	if !now.Before(ar.ExpiresAt) {
+		return nil, invalidGrant("authorization code expired")
+	}
+	if r.Data.RedirectURI != ar.RedirectURI {
+		return nil, invalidGrant("redirect_uri does not match the authorization request")
+	}
+	if r.Data.CodeVerifier == "" || !oidc.VerifyCodeChallenge(&oidc.CodeChallenge{Challenge: ar.CodeChallenge, Method: oidc.CodeChallengeMethodS256}, r.Data.CodeVerifier) {
+		return nil, invalidGrant("code_verifier does not match the code_challenge")
+	}
+	if _, ok := s.checkResource(r.Form["resource"], ar.Resource); !ok {
+		return nil, invalidTarget()
+	}
+	if _, ok := s.activeGrant(ctx, ar.GrantID); !ok {
+		return nil, invalidGrant("grant revoked")
+	}
+	return s.issueTokens(ctx, issue{
+		subject:  ar.Subject,
+		tenant:   ar.Tenant,
+		clientID: c.ID,
+		scopes:   ar.Scopes,
+		resource: ar.Resource,
+		grantID:  ar.GrantID,
+		family:   ar.ID,
+		refresh:  slices.Contains(c.GrantTypes, GrantRefreshToken),
+	})
+}

@@ -1,0 +1,84 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/mcpgate/mcpgate"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// RefreshToken rotates a refresh token (OAuth 2.1 §4.3.1): each one works
+// once and is replaced by a new one of the same family. Presenting a used
+// refresh token means it was copied: the whole grant is revoked and an
+// "oauth.refresh_token_reuse" alert raised (OAuth 2.1 §4.3.1, RFC 9700
+// §4.14.2). A narrower scope may be asked for; a resource, if sent, must
+// equal the grant's.
+func (s *Server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
+	now := s.now()
+	c := clientOf(r.Client)
+	rt, err := s.store.UseRefreshToken(ctx, hashToken(r.Data.RefreshToken), now)
+	switch {
+	case errors.Is(err, mcpgate.ErrConflict):
+		if rt.RevokedAt.IsZero() || s.grantLive(ctx, rt.GrantID) {
+			if err := s.store.RevokeGrantByID(ctx, rt.GrantID, now); err != nil {
+				return nil, serverError(s, ctx, "revoke grant", err)
+			}
+			s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeGrant, ID: rt.GrantID, At: now})
+			s.opts.Logger.WarnContext(ctx, "oauth: refresh token reused; grant revoked", "client_id", rt.ClientID, "grant", rt.GrantID)
+			s.opts.Alerts(ctx, "oauth.refresh_token_reuse", "client_id", rt.ClientID, "subject", rt.Subject, "tenant", rt.Tenant, "grant_id", rt.GrantID)
+		}
+		return nil, invalidGrant("refresh token already used")
+	case errors.Is(err, mcpgate.ErrNotFound):
+		return nil, invalidGrant("unknown refresh token")
+	case err != nil:
+		return nil, serverError(s, ctx, "use refresh token", err)
+	}
+	if rt.ClientID != c.ID {
+		return nil, invalidGrant("refresh token was issued to another client")
+	}
+	if !rt.RevokedAt.IsZero() || !now.Before(rt.ExpiresAt) || s.revoked.token(rt.Family) {
+		return nil, invalidGrant("refresh token expired or revoked")
+	}
+	if _, ok := s.checkResource(r.Form["resource"], rt.Resource); !ok {
+		return nil, invalidTarget()
+	}
+	g, ok := s.activeGrant(ctx, rt.GrantID)
+	if !ok {
+		return nil, invalidGrant("grant revoked")
+	}
+	scopes := rt.Scopes
+	if len(r.Data.Scopes) > 0 {
+		for _, sc := range r.Data.Scopes {
+			if !slices.Contains(rt.Scopes, sc) {
+				return nil, oidc.ErrInvalidScope().WithDescription("scope exceeds the grant")
+			}
+		}
+		scopes = r.Data.Scopes
+	}
+	g.LastUsed = now
+	if err := s.store.SaveGrant(ctx, g); err != nil {
+		return nil, serverError(s, ctx, "save grant", err)
+	}
+	resp, err := s.issueTokens(ctx, issue{
+		subject:  rt.Subject,
+		tenant:   rt.Tenant,
+		clientID: c.ID,
+		scopes:   scopes,
+		// A narrower scope narrows the access token only; the new refresh
+		// token keeps the scopes of the old one (RFC 6749 §6).
+		refreshScopes: rt.Scopes,
+		resource:      rt.Resource,
+		grantID:  rt.GrantID,
+		family:   rt.Family,
+		refresh:  true,
+	})
+	return resp, err
+}
+
+func (s *Server) grantLive(ctx context.Context, id string) bool {
+	_, ok := s.activeGrant(ctx, id)
+	return ok
+}
