@@ -100,11 +100,13 @@ type opClient struct {
 	s *Server
 }
 
-func (c *opClient) GetID() string                        { return c.c.ID }
-func (c *opClient) RedirectURIs() []string               { return c.c.RedirectURIs }
-func (c *opClient) PostLogoutRedirectURIs() []string     { return nil }
-func (c *opClient) ApplicationType() op.ApplicationType  { return op.ApplicationTypeNative }
-func (c *opClient) ResponseTypes() []oidc.ResponseType   { return []oidc.ResponseType{oidc.ResponseTypeCode} }
+func (c *opClient) GetID() string                       { return c.c.ID }
+func (c *opClient) RedirectURIs() []string              { return c.c.RedirectURIs }
+func (c *opClient) PostLogoutRedirectURIs() []string    { return nil }
+func (c *opClient) ApplicationType() op.ApplicationType { return op.ApplicationTypeNative }
+func (c *opClient) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
 func (c *opClient) LoginURL(id string) string            { return c.s.loginURL(id) }
 func (c *opClient) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
 func (c *opClient) IDTokenLifetime() time.Duration       { return 0 }

@@ -71,9 +71,9 @@ func (s *Server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Refr
 		// token keeps the scopes of the old one (RFC 6749 §6).
 		refreshScopes: rt.Scopes,
 		resource:      rt.Resource,
-		grantID:  rt.GrantID,
-		family:   rt.Family,
-		refresh:  true,
+		grantID:       rt.GrantID,
+		family:        rt.Family,
+		refresh:       true,
 	})
 	return resp, err
 }
