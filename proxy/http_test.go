@@ -1,0 +1,475 @@
+package proxy_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/authz"
+	"github.com/mcpgate/mcpgate/internal/conformanceserver"
+	"github.com/mcpgate/mcpgate/proxy"
+)
+
+// principals are the callers the test gateway knows, by bearer token.
+var principals = map[string]*mcpgate.Principal{
+	"tok-alice": {Subject: "alice", Tenant: "acme", ClientID: "cli-1", Scopes: []string{"tools:basic"}},
+	"tok-bob":   {Subject: "bob", Tenant: "acme", Scopes: []string{"tools:basic", "admin"}},
+}
+
+// testPolicy lets holders of tools:basic see the simple text and image
+// tools; everything else needs admin.
+var testPolicy = &authz.Policy{
+	Tools: []authz.Rule{
+		{Match: "test_simple_text", Scopes: []string{"tools:basic"}},
+		{Match: "test_image_*", Scopes: []string{"tools:basic"}},
+	},
+	Default: []string{"admin"},
+}
+
+// authenticate stands in for the gateway's authentication: it maps the
+// bearer token to a principal and refuses anything else.
+func authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		pr, ok := principals[tok]
+		if !ok {
+			http.Error(w, "unauthenticated", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(mcpgate.WithPrincipal(r.Context(), pr)))
+	})
+}
+
+// recorder keeps the headers of every request an upstream received.
+type recorder struct {
+	mu      sync.Mutex
+	headers []http.Header
+}
+
+func (rec *recorder) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.mu.Lock()
+		rec.headers = append(rec.headers, r.Header.Clone())
+		rec.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (rec *recorder) all() []http.Header {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.headers)
+}
+
+// bearer adds a token and extra headers to every request.
+type bearer struct {
+	token string
+	extra map[string]string
+	base  http.RoundTripper
+}
+
+func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	for k, v := range b.extra {
+		r.Header.Set(k, v)
+	}
+	return b.base.RoundTrip(r)
+}
+
+type fixture struct {
+	upstream *httptest.Server
+	gateway  *httptest.Server
+	proxy    *proxy.HTTP
+	rec      *recorder
+}
+
+// newFixture runs the conformance server behind the proxy behind the test
+// authentication.
+func newFixture(t *testing.T, jsonResponse bool, opts *proxy.Options) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	server := conformanceserver.New(ctx)
+	up := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
+		&mcp.StreamableHTTPOptions{JSONResponse: jsonResponse})
+	rec := &recorder{}
+	upstream := httptest.NewServer(rec.wrap(up))
+	t.Cleanup(upstream.Close)
+	p, err := proxy.NewHTTP(upstream.URL+"/mcp", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateway := httptest.NewServer(authenticate(p))
+	t.Cleanup(gateway.Close)
+	return &fixture{upstream: upstream, gateway: gateway, proxy: p, rec: rec}
+}
+
+func connect(t *testing.T, url, token string, extra map[string]string) *mcp.ClientSession {
+	t.Helper()
+	client := mcp.NewClient(&mcp.Implementation{Name: "proxy-test", Version: "1"}, nil)
+	tr := &mcp.StreamableClientTransport{
+		Endpoint:   url,
+		HTTPClient: &http.Client{Transport: &bearer{token: token, extra: extra, base: http.DefaultTransport}},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, tr, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+func toolNames(t *testing.T, cs *mcp.ClientSession) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatalf("tools/list: %v", err)
+	}
+	var names []string
+	for _, tool := range res.Tools {
+		names = append(names, tool.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestHTTPFiltersToolsList(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		json bool
+	}{
+		{"sse", false},
+		{"json", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.json, &proxy.Options{Policy: testPolicy})
+
+			got := toolNames(t, connect(t, f.gateway.URL, "tok-alice", nil))
+			want := []string{"test_image_content", "test_simple_text"}
+			if !slices.Equal(got, want) {
+				t.Errorf("alice sees %v, want %v", got, want)
+			}
+
+			all := toolNames(t, connect(t, f.gateway.URL, "tok-bob", nil))
+			if len(all) < 10 || !slices.Contains(all, "test_tool_with_progress") {
+				t.Errorf("bob (admin) sees %d tools %v, want every tool", len(all), all)
+			}
+
+			// Calls still work through the proxy.
+			cs := connect(t, f.gateway.URL, "tok-alice", nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_simple_text"})
+			if err != nil || res.IsError || len(res.Content) == 0 {
+				t.Fatalf("tools/call = %v, %v", res, err)
+			}
+		})
+	}
+}
+
+func TestHTTPNeverForwardsClientCredentials(t *testing.T) {
+	var signed []map[string]any
+	var mu sync.Mutex
+	opts := &proxy.Options{Identity: proxy.IdentityOptions{
+		Sign: func(claims map[string]any) (string, error) {
+			mu.Lock()
+			signed = append(signed, claims)
+			mu.Unlock()
+			return "signed." + claims["sub"].(string), nil
+		},
+	}}
+	f := newFixture(t, false, opts)
+	forged := map[string]string{
+		"Cookie":              "session=secret-cookie",
+		"X-Mcpgate-Subject":   "root",
+		"X-Mcpgate-Scopes":    "admin everything",
+		"X-Mcpgate-Identity":  "forged",
+		"X-Mcpgate-Something": "x",
+		"Proxy-Authorization": "Basic c2VjcmV0",
+	}
+	cs := connect(t, f.gateway.URL, "tok-alice", forged)
+	toolNames(t, cs)
+
+	hs := f.rec.all()
+	if len(hs) < 3 {
+		t.Fatalf("upstream saw %d requests, want at least 3", len(hs))
+	}
+	for i, h := range hs {
+		for _, k := range []string{"Authorization", "Cookie", "Proxy-Authorization", "X-Mcpgate-Something"} {
+			if v := h.Values(k); len(v) > 0 {
+				t.Errorf("request %d: upstream received %s: %q", i, k, v)
+			}
+		}
+		for _, v := range h {
+			for _, s := range v {
+				if strings.Contains(s, "tok-alice") || strings.Contains(s, "secret") || s == "forged" || s == "root" {
+					t.Errorf("request %d: upstream received client-supplied %q", i, s)
+				}
+			}
+		}
+		checks := []struct{ key, want string }{
+			{proxy.HeaderSubject, "alice"},
+			{proxy.HeaderTenant, "acme"},
+			{proxy.HeaderClient, "cli-1"},
+			{proxy.HeaderScopes, "tools:basic"},
+			{proxy.HeaderIdentity, "signed.alice"},
+		}
+		for _, c := range checks {
+			if got := h.Values(c.key); len(got) != 1 || got[0] != c.want {
+				t.Errorf("request %d: %s = %q, want [%q]", i, c.key, got, c.want)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(signed) != 1 {
+		t.Errorf("signed %d identity tokens for one principal, want 1 (cached)", len(signed))
+	} else if c := signed[0]; c["tenant"] != "acme" || c["scope"] != "tools:basic" || c["client_id"] != "cli-1" || c["aud"] != f.upstream.URL+"/mcp" {
+		t.Errorf("claims = %v", c)
+	}
+}
+
+// post sends one JSON-RPC message as token, with an optional session.
+func post(t *testing.T, url, token, session, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+const initBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+
+func TestHTTPSessionBoundToPrincipal(t *testing.T) {
+	f := newFixture(t, true, nil)
+	resp := post(t, f.gateway.URL, "tok-alice", "", initBody)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || sid == "" {
+		t.Fatalf("initialize: status %d, session %q", resp.StatusCode, sid)
+	}
+	io.Copy(io.Discard, resp.Body)
+	post(t, f.gateway.URL, "tok-alice", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+
+	before := len(f.rec.all())
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	stolen := post(t, f.gateway.URL, "tok-bob", sid, list)
+	if stolen.StatusCode != http.StatusNotFound {
+		t.Errorf("bob with alice's session: status %d, want 404", stolen.StatusCode)
+	}
+	unknown := post(t, f.gateway.URL, "tok-bob", "no-such-session", list)
+	if unknown.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown session: status %d, want 404", unknown.StatusCode)
+	}
+	if after := len(f.rec.all()); after != before {
+		t.Errorf("upstream received %d requests for refused sessions", after-before)
+	}
+
+	own := post(t, f.gateway.URL, "tok-alice", sid, list)
+	if own.StatusCode != http.StatusOK {
+		t.Errorf("alice with her session: status %d, want 200", own.StatusCode)
+	}
+
+	// DELETE ends the session for everyone.
+	req, _ := http.NewRequest(http.MethodDelete, f.gateway.URL, nil)
+	req.Header.Set("Authorization", "Bearer tok-alice")
+	req.Header.Set("Mcp-Session-Id", sid)
+	del, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del.Body.Close()
+	if del.StatusCode >= 300 {
+		t.Fatalf("DELETE: status %d", del.StatusCode)
+	}
+	if n := f.proxy.Sessions(); n != 0 {
+		t.Errorf("%d sessions remembered after DELETE, want 0", n)
+	}
+	if again := post(t, f.gateway.URL, "tok-alice", sid, list); again.StatusCode != http.StatusNotFound {
+		t.Errorf("deleted session: status %d, want 404", again.StatusCode)
+	}
+}
+
+func TestHTTPUpstreamDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	p, err := proxy.NewHTTP("http://"+addr+"/mcp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(authenticate(p))
+	defer gw.Close()
+
+	for _, tc := range []struct {
+		name, body, wantID string
+	}{
+		{"number id", `{"jsonrpc":"2.0","id":7,"method":"tools/list"}`, "7"},
+		{"string id", `{"jsonrpc":"2.0","id":"a-1","method":"ping"}`, `"a-1"`},
+		{"notification", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, "null"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			resp := post(t, gw.URL, "tok-alice", "", tc.body)
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v", d)
+			}
+			if resp.StatusCode != http.StatusBadGateway {
+				t.Errorf("status %d, want 502", resp.StatusCode)
+			}
+			var msg struct {
+				JSONRPC string          `json:"jsonrpc"`
+				ID      json.RawMessage `json:"id"`
+				Error   struct {
+					Code    int    `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&msg); err != nil {
+				t.Fatal(err)
+			}
+			if msg.JSONRPC != "2.0" || string(msg.ID) != tc.wantID || msg.Error.Code != -32603 || msg.Error.Message != "upstream unavailable" {
+				t.Errorf("body = %+v (id %s)", msg, msg.ID)
+			}
+		})
+	}
+}
+
+func TestHTTPClientCancelReachesUpstream(t *testing.T) {
+	arrived := make(chan struct{})
+	cancelled := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body) // net/http notices a closed connection only once the body is read
+		close(arrived)
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	defer upstream.Close()
+	p, err := proxy.NewHTTP(upstream.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(authenticate(p))
+	defer gw.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, gw.URL, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}`))
+	req.Header.Set("Authorization", "Bearer tok-alice")
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("request never reached the upstream")
+	}
+	cancel()
+	select {
+	case <-cancelled:
+	case <-time.After(3 * time.Second):
+		t.Fatal("upstream did not see the client's cancellation")
+	}
+	if err := <-errc; err == nil {
+		t.Error("client request succeeded after cancel")
+	}
+}
+
+func TestHTTPStreamsSSEIncrementally(t *testing.T) {
+	release := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":1}}\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+			return
+		}
+		io.WriteString(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[]}}\n\n")
+	}))
+	defer upstream.Close()
+	for _, policy := range []proxy.Filter{nil, testPolicy} {
+		p, err := proxy.NewHTTP(upstream.URL, &proxy.Options{Policy: policy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw := httptest.NewServer(authenticate(p))
+		// tools/list makes the filter parse events one by one.
+		resp := post(t, gw.URL, "tok-alice", "", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+		br := bufio.NewReader(resp.Body)
+		first := readEvent(t, br)
+		if !strings.Contains(first, "notifications/progress") {
+			t.Errorf("first event = %q", first)
+		}
+		release <- struct{}{}
+		second := readEvent(t, br)
+		if !strings.Contains(second, `"tools":[]`) {
+			t.Errorf("second event = %q", second)
+		}
+		gw.Close()
+	}
+}
+
+func readEvent(t *testing.T, br *bufio.Reader) string {
+	t.Helper()
+	done := make(chan string, 1)
+	go func() {
+		var ev strings.Builder
+		for {
+			line, err := br.ReadString('\n')
+			ev.WriteString(line)
+			if line == "\n" || err != nil {
+				done <- ev.String()
+				return
+			}
+		}
+	}()
+	select {
+	case ev := <-done:
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatal("no SSE event within 5s: the proxy buffers the stream")
+		return ""
+	}
+}

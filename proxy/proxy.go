@@ -1,0 +1,162 @@
+// Package proxy fronts upstream MCP servers: HTTP servers speaking
+// Streamable HTTP (NewHTTP) and stdio programs (NewStdio). Both are
+// http.Handlers that the gateway mounts behind its authentication; they
+// take the caller from mcpgate.PrincipalFromContext.
+//
+// The proxy is transparent for MCP: requests, responses, notifications,
+// server-to-client requests, SSE streams and resumption pass through
+// unchanged, with three exceptions that are the point of a gateway:
+//
+//   - the client's credentials (Authorization, Cookie) and any X-Mcpgate-*
+//     header never reach the upstream; mcpgate sets its own identity headers
+//     instead (see IdentityOptions);
+//   - tools/list, resources/list, resources/templates/list and prompts/list
+//     results are filtered by the Policy for the caller, in JSON bodies and
+//     inside SSE events;
+//   - an MCP session belongs to the principal that created it: another
+//     principal presenting its Mcp-Session-Id gets 404, as for an unknown
+//     session, and the request is never forwarded.
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mcpgate/mcpgate"
+)
+
+// Filter removes from a list result what a principal may not use.
+// *authz.Policy implements it.
+type Filter interface {
+	// FilterResponse returns msg, one JSON-RPC response to a request of the
+	// given method (tools/list, resources/list, resources/templates/list or
+	// prompts/list), with the entries pr may not use removed. An error
+	// means msg could not be filtered; the proxy then withholds it.
+	FilterResponse(pr *mcpgate.Principal, method string, msg []byte) ([]byte, error)
+}
+
+// Options configure NewHTTP. The zero value is valid.
+type Options struct {
+	// Policy filters list results; nil means no filtering.
+	Policy Filter
+	// Transport sends requests upstream; nil means NewTransport().
+	Transport http.RoundTripper
+	// Identity says how the principal is told to the upstream.
+	Identity IdentityOptions
+	// Logger receives upstream errors; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// MaxBodyBytes bounds a request body; 0 means 4 MiB, as the MCP Go SDK.
+	MaxBodyBytes int64
+	// MaxResponseBytes bounds a JSON list response or one SSE event that
+	// must be filtered; 0 means 16 MiB. Other responses are streamed and not
+	// bounded.
+	MaxResponseBytes int
+	// SessionTTL is how long an idle session stays bound to its principal;
+	// 0 means 24 hours. After that its id is unknown to the proxy (404) and
+	// the client starts a new session.
+	SessionTTL time.Duration
+	// MaxSessions bounds the sessions remembered; 0 means 100000. When
+	// full, the least recently used session is forgotten.
+	MaxSessions int
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.Transport == nil {
+		r.Transport = NewTransport()
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.MaxBodyBytes <= 0 {
+		r.MaxBodyBytes = 4 << 20
+	}
+	if r.MaxResponseBytes <= 0 {
+		r.MaxResponseBytes = 16 << 20
+	}
+	if r.SessionTTL <= 0 {
+		r.SessionTTL = 24 * time.Hour
+	}
+	if r.MaxSessions <= 0 {
+		r.MaxSessions = 100000
+	}
+	if r.Identity.TTL <= 0 {
+		r.Identity.TTL = 5 * time.Minute
+	}
+	return r
+}
+
+// NewTransport returns the transport NewHTTP uses by default: keep-alives
+// with up to 256 idle connections per upstream, and timeouts for dialing,
+// the TLS handshake and the response header, but none for the whole
+// exchange, since SSE streams live as long as the session.
+//
+// The response header timeout is long (5 minutes) because an upstream that
+// answers a POST with application/json sends its headers only once the
+// tool call is done.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: nil, // an upstream is local infrastructure; never via HTTP_PROXY
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 5 * time.Minute,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// JSON-RPC error codes the proxy answers with.
+const (
+	codeInternalError   = -32603
+	codeInvalidRequest  = -32600
+	codeSessionNotFound = -32001
+)
+
+// writeError answers with a JSON-RPC error. id is the raw id of the request
+// it answers, or nil.
+func writeError(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {
+	var b bytes.Buffer
+	b.WriteString(`{"jsonrpc":"2.0","id":`)
+	if len(id) == 0 {
+		b.WriteString("null")
+	} else {
+		b.Write(id)
+	}
+	b.WriteString(`,"error":{"code":`)
+	b.WriteString(strconv.Itoa(code))
+	b.WriteString(`,"message":`)
+	m, _ := json.Marshal(message)
+	b.Write(m)
+	b.WriteString("}}")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(b.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
+}
+
+// bufPool holds the buffers request bodies are read into.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// copyPool holds the buffers response bodies are copied through.
+var copyPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
