@@ -159,7 +159,11 @@ func (p *Pages) postConsent(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/login?req="+url.QueryEscape(reqID), http.StatusSeeOther)
 			return
 		}
-		offered, _ := offer(s, pr.Scopes)
+		offered, withheld := offer(s, pr.Scopes)
+		if len(offered) == 0 && len(withheld) > 0 {
+			p.showConsent(w, r, http.StatusForbidden, s, pr, "Your account cannot grant any of the permissions this app asks for.")
+			return
+		}
 		var chosen []string
 		for _, sc := range offered {
 			if slices.Contains(form["scope"], sc) {

@@ -210,3 +210,10 @@ func wantRedirect(t *testing.T, r *response, want string) {
 		t.Fatalf("Location %q, want %q", got, want)
 	}
 }
+
+func newServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s
+}

@@ -128,6 +128,10 @@ func parsePHC(s string) (phc, error) {
 	if !okm || !okt || !okp || t < 1 || th < 1 || m < 8*th {
 		return p, fmt.Errorf("%w: bad parameters", ErrBadHash)
 	}
+	// The decoder skips CR and LF; a stored hash has neither.
+	if strings.ContainsAny(parts[4]+parts[5], "\r\n") {
+		return p, fmt.Errorf("%w: bad encoding", ErrBadHash)
+	}
 	b64 := base64.RawStdEncoding.Strict()
 	salt, err := b64.DecodeString(parts[4])
 	if err != nil || len(salt) < minSaltLen || len(salt) > maxSaltLen {
