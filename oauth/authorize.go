@@ -31,6 +31,11 @@ func (s *Server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthR
 		// Refused in Authorize, where the error reaches the client.
 		ar.RequestParam = "unsupported"
 	}
+	if ar.ResponseType != oidc.ResponseTypeCode {
+		// Likewise refused in Authorize (from the original form value),
+		// so the error carries iss and uses the query, not the fragment.
+		ar.ResponseType = oidc.ResponseTypeCode
+	}
 	if len(ar.Scopes) == 0 {
 		// The library refuses an empty scope; MCP clients often send none,
 		// which means "what the client may have".
@@ -78,7 +83,7 @@ func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 	if ar.RequestParam != "" {
 		return s.errorRedirect(ar.RedirectURI, ar.State, "request_not_supported", "request objects are not supported"), nil
 	}
-	if ar.ResponseType != oidc.ResponseTypeCode {
+	if r.Form.Get("response_type") != string(oidc.ResponseTypeCode) {
 		return s.errorRedirect(ar.RedirectURI, ar.State, "unsupported_response_type", "only response_type=code is supported"), nil
 	}
 	if ar.ResponseMode != "" && ar.ResponseMode != oidc.ResponseModeQuery {
