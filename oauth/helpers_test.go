@@ -226,3 +226,7 @@ func (e *env) refresh(c *mcpgate.Client, rt string) *tokenResponse {
 func (e *env) verify(token string) (*mcpgate.Principal, error) {
 	return e.srv.Verifier().Verify(context.Background(), token)
 }
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
