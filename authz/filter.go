@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"strings"
 
 	"github.com/mcpgate/mcpgate"
 )
@@ -74,8 +73,7 @@ func (p *Policy) FilterListResult(pr *mcpgate.Principal, method string, result j
 	}
 	var ss []splice
 	_, err := eachMember(result, i, func(m member) error {
-		k, ok := decodeString(m.key)
-		if !ok || !strings.EqualFold(k, shape.array) || result[m.start] != '[' {
+		if _, fold := keyFold(m.key, shape.array); !fold || result[m.start] != '[' {
 			return nil
 		}
 		kept, changed := p.filterArray(pr, shape, result[m.start:m.end])
@@ -125,8 +123,7 @@ func (p *Policy) entryAllowed(pr *mcpgate.Principal, shape listShape, entry []by
 	}
 	seen, allowed := false, true
 	eachMember(entry, 0, func(m member) error {
-		k, ok := decodeString(m.key)
-		if !ok || !strings.EqualFold(k, shape.key) {
+		if _, fold := keyFold(m.key, shape.key); !fold {
 			return nil
 		}
 		seen = true
@@ -157,8 +154,7 @@ func (p *Policy) FilterResponse(pr *mcpgate.Principal, method string, msg []byte
 	}
 	var ss []splice
 	_, err := eachMember(msg, i, func(m member) error {
-		k, ok := decodeString(m.key)
-		if !ok || !strings.EqualFold(k, "result") || msg[m.start] != '{' {
+		if _, fold := keyFold(m.key, "result"); !fold || msg[m.start] != '{' {
 			return nil
 		}
 		res, err := p.FilterListResult(pr, method, msg[m.start:m.end])

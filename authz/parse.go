@@ -11,7 +11,6 @@ package authz
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 )
 
 // JSON-RPC error codes carried by ParseError.
@@ -114,16 +113,14 @@ var envelopeKeys = []string{"jsonrpc", "method", "params", "id", "result", "erro
 
 // strictKey decodes a raw key and returns which of names it denotes. It
 // returns an error if the key equals one of names but for case.
-func strictKey(raw []byte, names []string) (string, error) {
-	key, ok := decodeString(raw)
-	if !ok {
-		return "", invalid("bad object key")
-	}
+func strictKey(raw []byte, names ...string) (string, error) {
 	for _, n := range names {
-		if key == n {
+		exact, folded := keyFold(raw, n)
+		if exact {
 			return n, nil
 		}
-		if strings.EqualFold(key, n) {
+		if folded {
+			key, _ := decodeString(raw)
 			return "", invalid("member %q must be spelled %q", key, n)
 		}
 	}
@@ -142,7 +139,7 @@ func parseMessage(b []byte, i int) (Call, error) {
 		versionOK, methodS bool
 	)
 	_, err := eachMember(b, i, func(m member) error {
-		k, err := strictKey(m.key, envelopeKeys)
+		k, err := strictKey(m.key, envelopeKeys...)
 		if err != nil || k == "" {
 			return err
 		}
@@ -221,7 +218,7 @@ func parseMessage(b []byte, i int) (Call, error) {
 	}
 	var found bool
 	_, err = eachMember(b, params.start, func(m member) error {
-		k, err := strictKey(m.key, []string{np})
+		k, err := strictKey(m.key, np)
 		if err != nil || k == "" {
 			return err
 		}

@@ -182,20 +182,7 @@ func (p *Policy) Required(c Call) []string {
 	if p == nil {
 		return nil
 	}
-	var base []string
-	switch c.Method {
-	case "tools/call":
-		base = firstMatch(p.Tools, c.Name, p.Default)
-	case "resources/read", "resources/subscribe", "resources/unsubscribe":
-		base = firstMatch(p.Resources, c.Name, p.Default)
-	case "prompts/get":
-		base = firstMatch(p.Prompts, c.Name, p.Default)
-	default:
-		if !free(c.Method) && !p.methodListed(c.Method) {
-			base = p.Default
-		}
-	}
-	out := appendNew(nil, base)
+	out := appendNew(nil, p.base(c))
 	if c.Method != "" {
 		n := len(out)
 		for m, scopes := range p.Methods {
@@ -207,6 +194,38 @@ func (p *Policy) Required(c Call) []string {
 		slices.Sort(out[n:])
 	}
 	return out
+}
+
+// base returns the scopes c requires before Methods is applied.
+func (p *Policy) base(c Call) []string {
+	switch c.Method {
+	case "tools/call":
+		return firstMatch(p.Tools, c.Name, p.Default)
+	case "resources/read", "resources/subscribe", "resources/unsubscribe":
+		return firstMatch(p.Resources, c.Name, p.Default)
+	case "prompts/get":
+		return firstMatch(p.Prompts, c.Name, p.Default)
+	}
+	if !free(c.Method) && !p.methodListed(c.Method) {
+		return p.Default
+	}
+	return nil
+}
+
+// permits reports whether pr has every scope c requires; it is Required
+// without the allocations, for filtering long lists.
+func (p *Policy) permits(pr *mcpgate.Principal, c Call) bool {
+	if _, ok := pr.HasScopes(p.base(c)); !ok {
+		return false
+	}
+	if c.Method != "" {
+		for m, scopes := range p.Methods {
+			if _, ok := pr.HasScopes(scopes); !ok && Match(m, c.Method) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (p *Policy) methodListed(method string) bool {
@@ -264,6 +283,5 @@ func (p *Policy) Allowed(pr *mcpgate.Principal, kind, name string) bool {
 	default:
 		return false
 	}
-	_, ok := p.Check(pr, []Call{{Method: method, Name: name}})
-	return ok
+	return p.permits(pr, Call{Method: method, Name: name})
 }

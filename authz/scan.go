@@ -2,6 +2,7 @@ package authz
 
 import (
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -147,4 +148,40 @@ func decodeString(raw []byte) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// keyFold reports whether the raw object key equals name under Unicode
+// case folding (strings.EqualFold), after unescaping. Plain ASCII keys, the
+// common case, are compared without allocating.
+func keyFold(raw []byte, name string) (exact, folded bool) {
+	if len(raw) < 2 {
+		return false, false
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c == '\\' || c >= utf8.RuneSelf {
+			k, ok := decodeString(raw)
+			return ok && k == name, ok && strings.EqualFold(k, name)
+		}
+	}
+	if len(inner) != len(name) {
+		return false, false
+	}
+	exact = true
+	for i, c := range inner {
+		if c != name[i] {
+			exact = false
+			if lowerASCII(c) != lowerASCII(name[i]) {
+				return false, false
+			}
+		}
+	}
+	return exact, true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
