@@ -1,0 +1,317 @@
+package login
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/mcpgate/mcpgate"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// newBrowser starts headless Debian Chromium with a fresh profile. Without
+// Chromium the test fails, so CI cannot pass by not running it, unless
+// MCPGATE_SKIP_BROWSER=1.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if os.Getenv("MCPGATE_SKIP_BROWSER") == "1" {
+		t.Skip("MCPGATE_SKIP_BROWSER=1")
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("browser tests need Debian chromium at %s (apt-get install -y chromium), or MCPGATE_SKIP_BROWSER=1: %v", chromiumPath, err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(900, 760),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// artifactDir is where screenshots go: $MCPGATE_ARTIFACTS, or a temporary
+// directory.
+func artifactDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("MCPGATE_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	dir = filepath.Join(dir, "login")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", filepath.Join(dir, name))
+}
+
+// browserSite is the pages plus a stand-in /authorize endpoint, on one
+// origin, and an app's callback on another.
+type browserSite struct {
+	backend *fakeBackend
+	grants  *fakeGrants
+	gate    *httptest.Server
+	app     *httptest.Server
+}
+
+func newBrowserSite(t *testing.T) *browserSite {
+	t.Helper()
+	ah, _ := testHashes(t)
+	s := &browserSite{backend: newFakeBackend(), grants: newFakeGrants()}
+	s.backend.grants = s.grants
+	users := newFakeUsers()
+	if err := users.CreateUser(t.Context(), &mcpgate.User{Name: "alice", PasswordHash: ah, Scopes: []string{"notes:read", "notes:write", "docs:read"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	s.app = newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		switch r.URL.Path {
+		case "/callback":
+			fmt.Fprintf(w, `<!doctype html><title>Team Notes</title><h1 id="connected">Team Notes is connected</h1><p>code: <code id="code">%s</code></p>`,
+				html.EscapeString(r.URL.Query().Get("code")))
+		case "/frame":
+			fmt.Fprintf(w, `<!doctype html><title>Framing test</title><h1>A page on another site</h1><iframe id="victim" width="640" height="420" src="%s"></iframe>`,
+				html.EscapeString(r.URL.Query().Get("src")))
+		case "/framable":
+			fmt.Fprint(w, `<!doctype html><p id="inner">framable page</p>`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	s.backend.addClient(&mcpgate.Client{ID: "notes-app", Name: "Team Notes", RedirectURIs: []string{s.app.URL + "/callback"}, Source: "cli"})
+
+	var pages *Pages
+	s.gate = newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/authorize" {
+			// What the authorization server does: keep the request, send
+			// the browser to sign in.
+			id := s.backend.addRequest("notes-app", s.app.URL+"/callback", "notes:read", "notes:write")
+			http.Redirect(w, r, "/login?req="+id, http.StatusFound)
+			return
+		}
+		pages.Handler().ServeHTTP(w, r)
+	}))
+	var err error
+	pages, err = New(s.backend, users, s.grants, fakeKeys{}, &Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Issuer: s.gate.URL,
+		// Production cookie settings: Secure and __Host-, which Chromium
+		// accepts on loopback.
+		SecureCookies: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestBrowserLoginConsentAppsRevoke(t *testing.T) {
+	site := newBrowserSite(t)
+	ctx := newBrowser(t)
+	dir := artifactDir(t)
+
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		must("text of "+sel, err)
+		return s
+	}
+
+	// An app starts authorization; the browser lands on the sign-in page.
+	must("open authorize", chromedp.Do(ctx,
+		chromedp.Navigate(site.gate.URL+"/authorize"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+	))
+	if got := text(".client"); got != "Team Notes" {
+		t.Errorf("sign-in page names %q, want Team Notes", got)
+	}
+	screenshot(t, ctx, dir, "01-login.png")
+
+	// A wrong password first: an error, still on the sign-in page.
+	must("wrong password", chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), "wrong password"),
+		chromedp.Click(chromedp.ID("sign-in")),
+		chromedp.WaitVisible(chromedp.ID("error")),
+	))
+	if got := text("#error"); got != msgBadPassword {
+		t.Errorf("error %q, want %q", got, msgBadPassword)
+	}
+	screenshot(t, ctx, dir, "02-login-error.png")
+
+	must("sign in", chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("password"), alicePassword),
+		chromedp.Click(chromedp.ID("sign-in")),
+		chromedp.WaitVisible(chromedp.ID("approve")),
+	))
+	if got := text("#client-name"); got != "Team Notes" {
+		t.Errorf("consent names %q", got)
+	}
+	appHost := strings.TrimPrefix(site.app.URL, "http://")
+	if got := text("#redirect-host"); got != appHost {
+		t.Errorf("consent shows redirect host %q, want %q", got, appHost)
+	}
+	if body := text("ul.scopes"); !strings.Contains(body, "Read your notes") || !strings.Contains(body, "Create notes on your behalf") {
+		t.Errorf("scopes not in plain words: %q", body)
+	}
+	screenshot(t, ctx, dir, "03-consent.png")
+
+	// Approve: the form's redirect leaves for the app's origin, which the
+	// page's form-action allows.
+	must("approve", chromedp.Do(ctx,
+		chromedp.Click(chromedp.ID("approve")),
+		chromedp.WaitVisible(chromedp.ID("connected")),
+	))
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	must("location", err)
+	if !strings.HasPrefix(loc, site.app.URL+"/callback?code=") {
+		t.Errorf("landed on %q, want the app's callback with a code", loc)
+	}
+	screenshot(t, ctx, dir, "04-redirect.png")
+	a, ok := site.backend.lastApproval()
+	if !ok || a.User.Subject != "alice" || !slices.Equal(a.Scopes, []string{"notes:read", "notes:write"}) {
+		t.Fatalf("approval %+v", a)
+	}
+
+	must("open apps", chromedp.Do(ctx,
+		chromedp.Navigate(site.gate.URL+"/apps"),
+		chromedp.WaitVisible(chromedp.CSS("li.app")),
+	))
+	if got := text("li.app .client"); got != "Team Notes" {
+		t.Errorf("connected app %q", got)
+	}
+	screenshot(t, ctx, dir, "05-apps.png")
+
+	must("revoke", chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("li.app button.danger")),
+		chromedp.WaitVisible(chromedp.ID("no-apps")),
+	))
+	screenshot(t, ctx, dir, "06-revoked.png")
+	if got := site.grants.revocations(); len(got) != 1 || got[0] != "grant-"+a.ID {
+		t.Fatalf("revoked %q, want [grant-%s]", got, a.ID)
+	}
+}
+
+// TestBrowserRefusesFraming opens the consent page inside an iframe on
+// another origin: Chromium must refuse to render it (frame-ancestors
+// 'none'), while an ordinary cross-origin page frames fine.
+func TestBrowserRefusesFraming(t *testing.T) {
+	site := newBrowserSite(t)
+	ctx := newBrowser(t)
+	dir := artifactDir(t)
+
+	// Sign in, so the framed consent page would otherwise show its form.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(site.gate.URL+"/authorize"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), alicePassword),
+		chromedp.Click(chromedp.ID("sign-in")),
+		chromedp.WaitVisible(chromedp.ID("approve")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	consentURL, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	childFrame := func(src string) *cdp.Frame {
+		t.Helper()
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(site.app.URL+"/frame?src="+src),
+			chromedp.WaitReady(chromedp.ID("victim")),
+		); err != nil {
+			t.Fatal(err)
+		}
+		// Let the frame settle: loaded, or replaced by an error page.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			tree, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (page.GetFrameTreeResult, error) {
+				return cdp.Call(ctx, tg, page.GetFrameTree, cdp.Empty{})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tree.FrameTree.ChildFrames) == 1 {
+				f := tree.FrameTree.ChildFrames[0].Frame
+				if f.URL != "" && f.URL != "about:blank" || f.UnreachableURL != "" {
+					return f
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("iframe never loaded: %+v", tree.FrameTree)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// Control: a cross-origin page without frame-ancestors renders.
+	control := childFrame(site.gate.URL + "/login/style.css")
+	if control.UnreachableURL != "" || !strings.HasPrefix(control.URL, site.gate.URL) {
+		t.Fatalf("control frame did not load: url %q unreachable %q", control.URL, control.UnreachableURL)
+	}
+
+	framed := childFrame(consentURL)
+	screenshot(t, ctx, dir, "07-framed-consent-refused.png")
+	if strings.HasPrefix(framed.URL, site.gate.URL) && framed.UnreachableURL == "" {
+		t.Fatalf("consent page rendered inside a frame: url %q", framed.URL)
+	}
+	t.Logf("framed consent: url %q unreachable %q", framed.URL, framed.UnreachableURL)
+	if _, ok := site.backend.lastApproval(); ok {
+		t.Fatal("an approval happened")
+	}
+}
