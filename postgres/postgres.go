@@ -130,7 +130,10 @@ func (db *DB) createSchema(ctx context.Context, searchPath string) error {
 	if exists {
 		return nil
 	}
-	if _, err := db.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{first}.Sanitize()); err != nil {
+	// IF NOT EXISTS still fails with a unique violation when another
+	// replica creates the schema at the same moment; that is success.
+	_, err := db.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{first}.Sanitize())
+	if err != nil && !isConflict(err) {
 		return db.errorf("create schema %q: %w", first, err)
 	}
 	return nil
