@@ -1,0 +1,113 @@
+package oauth
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func (e *env) register(body string, token string) (int, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.http.URL+PathRegister, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func TestRegister(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.RegistrationsPerMinute = 100 })
+	st, m := e.register(`{"client_name":"Claude","redirect_uris":["http://127.0.0.1:33418/callback"]}`, "")
+	if st != http.StatusCreated || m["client_id"] == nil || m["client_secret"] != nil || m["token_endpoint_auth_method"] != "none" {
+		t.Fatalf("public registration: %d %v", st, m)
+	}
+	c, err := e.store.Client(t.Context(), m["client_id"].(string))
+	if err != nil || c.Source != SourceDCR || c.SecretHash != nil || c.Name != "Claude" {
+		t.Errorf("stored client %+v, %v", c, err)
+	}
+	e.login(authorizeParams(c)) // the new client can start a flow
+
+	st, m = e.register(`{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"client_secret_basic"}`, "")
+	if st != http.StatusCreated || m["client_secret"] == nil || m["token_endpoint_auth_method"] != "client_secret_basic" {
+		t.Errorf("confidential registration: %d %v", st, m)
+	}
+
+	for name, tc := range map[string]struct{ body, want string }{
+		"http non-loopback":  {`{"redirect_uris":["http://app.example.com/cb"]}`, "invalid_redirect_uri"},
+		"custom scheme":      {`{"redirect_uris":["myapp://cb"]}`, "invalid_redirect_uri"},
+		"fragment":           {`{"redirect_uris":["https://app.example.com/cb#x"]}`, "invalid_redirect_uri"},
+		"relative":           {`{"redirect_uris":["/cb"]}`, "invalid_redirect_uri"},
+		"no redirect":        {`{"redirect_uris":[]}`, "invalid_redirect_uri"},
+		"javascript":         {`{"redirect_uris":["javascript:alert(1)"]}`, "invalid_redirect_uri"},
+		"private_key_jwt":    {`{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}`, "invalid_client_metadata"},
+		"implicit":           {`{"redirect_uris":["https://a.example/cb"],"response_types":["token"]}`, "invalid_client_metadata"},
+		"password grant":     {`{"redirect_uris":["https://a.example/cb"],"grant_types":["password"]}`, "invalid_client_metadata"},
+		"public machine":     {`{"redirect_uris":["https://a.example/cb"],"grant_types":["client_credentials"]}`, "invalid_client_metadata"},
+		"unknown scope":      {`{"redirect_uris":["https://a.example/cb"],"scope":"admin"}`, "invalid_client_metadata"},
+		"not JSON":           {`redirect_uris=x`, "invalid_client_metadata"},
+		"redirect_uris type": {`{"redirect_uris":"https://a.example/cb"}`, "invalid_client_metadata"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			st, m := e.register(tc.body, "")
+			if st != http.StatusBadRequest || m["error"] != tc.want {
+				t.Errorf("%d %v, want 400 %s", st, m, tc.want)
+			}
+		})
+	}
+}
+
+func TestRegisterInitialAccessToken(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.RegistrationToken = "s3cret-initial-token" })
+	body := `{"redirect_uris":["https://app.example.com/cb"]}`
+	for _, tok := range []string{"", "wrong", "s3cret-initial-toke", "s3cret-initial-tokenX"} {
+		if st, _ := e.register(body, tok); st != http.StatusUnauthorized {
+			t.Errorf("token %q: %d, want 401", tok, st)
+		}
+	}
+	if st, m := e.register(body, "s3cret-initial-token"); st != http.StatusCreated {
+		t.Errorf("right token: %d %v", st, m)
+	}
+}
+
+// TestRegisterFlood: registrations past the per-IP budget get 429.
+func TestRegisterFlood(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.RegistrationsPerMinute = 5 })
+	body := `{"redirect_uris":["https://app.example.com/cb"]}`
+	var created, limited int
+	for range 50 {
+		switch st, _ := e.register(body, ""); st {
+		case http.StatusCreated:
+			created++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("status %d", st)
+		}
+	}
+	if created != 5 || limited != 45 {
+		t.Errorf("created %d, limited %d; want 5 and 45", created, limited)
+	}
+	clients, _ := e.srv.ListClients(t.Context())
+	if len(clients) != 5 {
+		t.Errorf("%d clients stored, want 5", len(clients))
+	}
+}
+
+func TestRegisterDisabled(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.DisableRegistration = true })
+	if st, _ := e.register(`{"redirect_uris":["https://app.example.com/cb"]}`, ""); st != http.StatusNotFound {
+		t.Errorf("status %d, want 404", st)
+	}
+	if e.srv.Metadata().RegistrationEndpoint != "" {
+		t.Error("metadata advertises a disabled registration endpoint")
+	}
+}
