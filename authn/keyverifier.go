@@ -1,0 +1,344 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/apikey"
+)
+
+// KeyVerifierOptions configure a [KeyVerifier]. The zero value is valid.
+type KeyVerifierOptions struct {
+	// Now returns the current time; time.Now by default.
+	Now func() time.Time
+	// TouchInterval is how often, at most, a key's last-used time is written
+	// to the store. Writes happen in the background, never on the request's
+	// path. Default 1 minute; negative disables them.
+	TouchInterval time.Duration
+	// CacheSize bounds the number of keys kept in memory. Default 10,000;
+	// negative disables the cache, so that every check reads the store.
+	CacheSize int
+	// CacheTTL is how long a cached key is trusted before it is read again,
+	// a safety net for when no change feed is watched (see [WatchChanges]).
+	// Default 1 minute.
+	CacheTTL time.Duration
+	// NegativeTTL is how long a key id the store does not know is
+	// remembered as unknown, so that a flood of requests with the same
+	// made-up key does not reach the store. Default 2 seconds; the negative
+	// cache holds at most 1,024 ids.
+	NegativeTTL time.Duration
+	// Logger receives failures of background last-used writes;
+	// slog.Default() by default.
+	Logger *slog.Logger
+}
+
+func (o *KeyVerifierOptions) withDefaults() KeyVerifierOptions {
+	var d KeyVerifierOptions
+	if o != nil {
+		d = *o
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.TouchInterval == 0 {
+		d.TouchInterval = time.Minute
+	}
+	if d.CacheSize == 0 {
+		d.CacheSize = 10_000
+	}
+	if d.CacheTTL <= 0 {
+		d.CacheTTL = time.Minute
+	}
+	if d.NegativeTTL <= 0 {
+		d.NegativeTTL = 2 * time.Second
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	return d
+}
+
+const (
+	negativeCacheSize = 1024
+	// maxTouchesInFlight bounds concurrent background last-used writes; a
+	// touch that finds them all busy is retried on a later request.
+	maxTouchesInFlight = 4
+	// storeTimeout bounds a key lookup or last-used write.
+	storeTimeout = 5 * time.Second
+)
+
+// KeyVerifier verifies API keys against a [mcpgate.KeyStore]. A check parses
+// the key, finds the stored key by its id (in memory when cached, else with
+// one indexed lookup), compares the SHA-256 digest of the secret in constant
+// time and checks that the key is neither revoked nor expired (a rotated-out
+// key expires when its grace period ends).
+//
+// Cached keys must be invalidated when they change in the store: call
+// [KeyVerifier.Apply] from [WatchChanges], or [KeyVerifier.Invalidate].
+// A KeyVerifier is safe for concurrent use.
+type KeyVerifier struct {
+	store mcpgate.KeyStore
+	opts  KeyVerifierOptions
+
+	mu      sync.RWMutex
+	keys    map[string]*keyEntry
+	unknown map[string]int64 // key id → unix nanos until which it is known absent
+	epoch   uint64           // bumped by every invalidation, so that a lookup racing it is not cached
+
+	loads singleflight.Group
+
+	touchMu  sync.Mutex
+	touched  map[string]int64 // key id → unix nanos of the last write, kept across invalidations
+	closed   bool
+	inflight int
+	touches  sync.WaitGroup
+}
+
+// keyEntry is a cached key and the principal it authenticates.
+type keyEntry struct {
+	key       *mcpgate.APIKey
+	principal mcpgate.Principal
+	loadedAt  int64        // unix nanos
+	lastTouch atomic.Int64 // unix nanos of the last last-used write
+}
+
+var _ Verifier = (*KeyVerifier)(nil)
+
+// NewKeyVerifier returns a verifier of the keys in store. opts may be nil.
+func NewKeyVerifier(store mcpgate.KeyStore, opts *KeyVerifierOptions) *KeyVerifier {
+	return &KeyVerifier{
+		store:   store,
+		opts:    opts.withDefaults(),
+		keys:    make(map[string]*keyEntry),
+		unknown: make(map[string]int64),
+		touched: make(map[string]int64),
+	}
+}
+
+// Verify checks an API key and returns the principal it authenticates.
+// Every refusal matches [mcpgate.ErrUnauthenticated]; an error that does not
+// means the store could not be read. The returned principal is the
+// caller's to keep, but its Scopes slice is shared and must not be modified.
+func (v *KeyVerifier) Verify(ctx context.Context, token string) (*mcpgate.Principal, error) {
+	id, secret, err := apikey.Parse(token)
+	if err != nil {
+		return nil, errKeyMalformed
+	}
+	now := v.opts.Now()
+	e, err := v.entry(ctx, id, now)
+	if err != nil {
+		return nil, err
+	}
+	if !apikey.Verify(e.key.Hash, secret) {
+		return nil, errWrongSecret
+	}
+	if !e.key.Valid(now) {
+		return nil, errKeyInvalid
+	}
+	v.touch(e, id, now)
+	p := new(mcpgate.Principal)
+	*p = e.principal
+	return p, nil
+}
+
+// entry returns the stored key with id, from the cache when fresh.
+func (v *KeyVerifier) entry(ctx context.Context, id string, now time.Time) (*keyEntry, error) {
+	n := now.UnixNano()
+	if v.opts.CacheSize > 0 {
+		v.mu.RLock()
+		e := v.keys[id]
+		negUntil := v.unknown[id]
+		v.mu.RUnlock()
+		if e != nil && n-e.loadedAt < int64(v.opts.CacheTTL) {
+			return e, nil
+		}
+		if e == nil && n < negUntil {
+			return nil, errUnknownKey
+		}
+	}
+	// Concurrent checks of the same uncached key share one store read. The
+	// read is detached from the first caller's cancellation so that one
+	// client going away does not fail the others.
+	res, err, _ := v.loads.Do(id, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		return v.load(ctx, id, n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*keyEntry), nil
+}
+
+func (v *KeyVerifier) load(ctx context.Context, id string, now int64) (*keyEntry, error) {
+	v.mu.RLock()
+	epoch := v.epoch
+	v.mu.RUnlock()
+
+	k, err := v.store.Key(ctx, id)
+	if errors.Is(err, mcpgate.ErrNotFound) {
+		if v.opts.CacheSize > 0 {
+			v.mu.Lock()
+			if epoch == v.epoch {
+				evictOne(v.unknown, negativeCacheSize)
+				v.unknown[id] = now + int64(v.opts.NegativeTTL)
+			}
+			v.mu.Unlock()
+		}
+		return nil, errUnknownKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authn: reading api key %s: %w", id, err)
+	}
+	if k == nil || k.ID != id {
+		return nil, fmt.Errorf("authn: store returned the wrong record for api key %s", id)
+	}
+	e := &keyEntry{
+		key:      k,
+		loadedAt: now,
+		principal: mcpgate.Principal{
+			Subject: k.Subject,
+			Tenant:  k.Tenant,
+			KeyID:   k.ID,
+			Scopes:  slices.Clip(slices.Clone(k.Scopes)),
+			Expires: k.ExpiresAt,
+			Method:  mcpgate.MethodAPIKey,
+		},
+	}
+	v.touchMu.Lock()
+	e.lastTouch.Store(v.touched[id])
+	v.touchMu.Unlock()
+	if v.opts.CacheSize > 0 {
+		v.mu.Lock()
+		if epoch == v.epoch {
+			if _, ok := v.keys[id]; !ok {
+				evictOne(v.keys, v.opts.CacheSize)
+			}
+			v.keys[id] = e
+			delete(v.unknown, id)
+		}
+		v.mu.Unlock()
+	}
+	return e, nil
+}
+
+// evictOne makes room for one more entry in a map bounded to max entries by
+// dropping an arbitrary one (Go randomises where map iteration starts).
+func evictOne[V any](m map[string]V, max int) {
+	if len(m) < max {
+		return
+	}
+	for k := range m {
+		delete(m, k)
+		return
+	}
+}
+
+// touch records in the background that the key was used, at most once per
+// TouchInterval.
+func (v *KeyVerifier) touch(e *keyEntry, id string, now time.Time) {
+	if v.opts.TouchInterval < 0 {
+		return
+	}
+	n := now.UnixNano()
+	last := e.lastTouch.Load()
+	if last != 0 && n-last < int64(v.opts.TouchInterval) {
+		return
+	}
+	if !e.lastTouch.CompareAndSwap(last, n) {
+		return // another request is touching it
+	}
+	v.touchMu.Lock()
+	if v.closed || v.inflight >= maxTouchesInFlight {
+		v.touchMu.Unlock()
+		e.lastTouch.CompareAndSwap(n, last) // let a later request try again
+		return
+	}
+	v.inflight++
+	if len(v.touched) >= 2*max(v.opts.CacheSize, negativeCacheSize) {
+		// Forget writes older than the interval; the worst outcome of
+		// forgetting is one extra write per key.
+		for k, t := range v.touched {
+			if n-t >= int64(v.opts.TouchInterval) {
+				delete(v.touched, k)
+			}
+		}
+		evictOne(v.touched, 2*max(v.opts.CacheSize, negativeCacheSize))
+	}
+	v.touched[id] = n
+	v.touches.Add(1)
+	v.touchMu.Unlock()
+
+	go func() {
+		defer v.touches.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err := v.store.TouchKey(ctx, id, now)
+		cancel()
+		if err != nil {
+			v.opts.Logger.LogAttrs(context.Background(), slog.LevelWarn, "recording api key use failed",
+				slog.String("key_id", id), slog.Any("error", err))
+		}
+		v.touchMu.Lock()
+		v.inflight--
+		v.touchMu.Unlock()
+	}()
+}
+
+// Invalidate drops the cached copy of the key with id, so that the next
+// check reads it from the store.
+func (v *KeyVerifier) Invalidate(keyID string) {
+	v.mu.Lock()
+	delete(v.keys, keyID)
+	delete(v.unknown, keyID)
+	v.epoch++
+	v.mu.Unlock()
+}
+
+// InvalidateAll empties the cache.
+func (v *KeyVerifier) InvalidateAll() {
+	v.mu.Lock()
+	clear(v.keys)
+	clear(v.unknown)
+	v.epoch++
+	v.mu.Unlock()
+}
+
+// Apply invalidates what a change from the store's change feed affects: the
+// key of a [mcpgate.ChangeKey], every key of the subject of a
+// [mcpgate.ChangeSubject] (matched by subject or by Principal.ID). Other
+// kinds do not concern API keys. It is meant as the apply function of
+// [WatchChanges].
+func (v *KeyVerifier) Apply(c mcpgate.Change) {
+	switch c.Kind {
+	case mcpgate.ChangeKey:
+		v.Invalidate(c.ID)
+	case mcpgate.ChangeSubject:
+		v.mu.Lock()
+		for id, e := range v.keys {
+			if e.principal.Subject == c.ID || e.principal.ID() == c.ID {
+				delete(v.keys, id)
+			}
+		}
+		v.epoch++
+		v.mu.Unlock()
+	}
+}
+
+// Close waits for background last-used writes to finish and stops new
+// ones. Checks keep working after Close.
+func (v *KeyVerifier) Close() error {
+	v.touchMu.Lock()
+	v.closed = true
+	v.touchMu.Unlock()
+	v.touches.Wait()
+	return nil
+}

@@ -1,0 +1,87 @@
+// Package authn decides who is calling: it reads the bearer credential of a
+// request, verifies it (an API key, or a token through another [Verifier])
+// and yields the [mcpgate.Principal] that authorization, rate limits and
+// audit then work with.
+//
+// The [Authenticator] is plain net/http middleware: [Authenticator.Check]
+// decides, [Authenticator.Handler] answers a failure with an RFC 6750 401
+// and otherwise passes the principal on in the request context, both as
+// mcpgate.PrincipalFromContext and as the MCP Go SDK's TokenInfo.
+package authn
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/apikey"
+)
+
+// A Verifier checks a bearer token and returns the principal it
+// authenticates. When the credential is not accepted (unknown, revoked,
+// expired, malformed) the error matches [mcpgate.ErrUnauthenticated]; any
+// other error means the verifier could not decide (a store is down) and is
+// answered with a 503, not a 401.
+type Verifier interface {
+	Verify(ctx context.Context, token string) (*mcpgate.Principal, error)
+}
+
+// VerifierFunc adapts a function to the [Verifier] interface.
+type VerifierFunc func(ctx context.Context, token string) (*mcpgate.Principal, error)
+
+// Verify calls f(ctx, token).
+func (f VerifierFunc) Verify(ctx context.Context, token string) (*mcpgate.Principal, error) {
+	return f(ctx, token)
+}
+
+// rejection is why a credential was refused. It matches
+// mcpgate.ErrUnauthenticated and is logged, never sent to the client.
+type rejection string
+
+func (e rejection) Error() string        { return mcpgate.ErrUnauthenticated.Error() + ": " + string(e) }
+func (e rejection) Is(target error) bool { return target == mcpgate.ErrUnauthenticated }
+
+const (
+	errNotAccepted  = rejection("credential not accepted by any verifier")
+	errKeyMalformed = rejection("malformed api key")
+	errUnknownKey   = rejection("unknown api key")
+	errWrongSecret  = rejection("api key secret does not match")
+	errKeyInvalid   = rejection("api key revoked or expired")
+)
+
+// Chain returns a Verifier that routes a token by its shape: a token that
+// [apikey.Looks] like an API key goes to keys; any other token that starts
+// with the API key prefix is a damaged key and is refused at once; every
+// other token is offered to others in order until one accepts it or fails
+// with an error other than [mcpgate.ErrUnauthenticated]. keys may be nil
+// when API keys are disabled.
+func Chain(keys Verifier, others ...Verifier) Verifier {
+	return &chain{keys: keys, others: others}
+}
+
+type chain struct {
+	keys   Verifier
+	others []Verifier
+}
+
+func (c *chain) Verify(ctx context.Context, token string) (*mcpgate.Principal, error) {
+	if strings.HasPrefix(token, apikey.Prefix) {
+		if c.keys == nil || !apikey.Looks(token) {
+			return nil, errKeyMalformed
+		}
+		return c.keys.Verify(ctx, token)
+	}
+	err := error(errNotAccepted)
+	for _, v := range c.others {
+		p, verr := v.Verify(ctx, token)
+		if verr == nil {
+			return p, nil
+		}
+		if !errors.Is(verr, mcpgate.ErrUnauthenticated) {
+			return nil, verr
+		}
+		err = verr
+	}
+	return nil, err
+}
