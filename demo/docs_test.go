@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"unicode/utf8"
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -153,4 +154,25 @@ func TestTitle(t *testing.T) {
 			t.Errorf("title(%q) = %q, want %q", tt.body, got, tt.want)
 		}
 	}
+}
+
+func FuzzSnippet(f *testing.F) {
+	f.Add("# Title\n\nİstanbul ünïcode needle", "needle")
+	f.Add("ȺȺȺȺ abc", "abc")
+	f.Add("\xff\xfe x", "x")
+	f.Fuzz(func(t *testing.T, text, term string) {
+		lower := strings.ToLower(text)
+		term = strings.ToLower(term)
+		at := strings.Index(lower, term)
+		if term == "" || at < 0 {
+			return
+		}
+		s := snippet(text, lower, at)
+		if !utf8.ValidString(s) {
+			t.Fatalf("snippet %q is not valid UTF-8", s)
+		}
+		if len(s) > snippetBefore+snippetAfter+2*utf8.UTFMax+2*len("…") {
+			t.Fatalf("snippet of %d bytes", len(s))
+		}
+	})
 }
