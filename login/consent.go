@@ -181,7 +181,7 @@ func (p *Pages) postConsent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Pages) approve(w http.ResponseWriter, r *http.Request, s *session, pr *Request, scopes []string) {
-	to, err := p.backend.Approve(r.Context(), pr.ID, s.principal(), scopes)
+	to, err := p.backend.Approve(r.Context(), pr.ID, s.principal(scopes), scopes)
 	if err != nil {
 		p.requestError(w, err)
 		return

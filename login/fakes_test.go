@@ -30,7 +30,8 @@ type fakeBackend struct {
 type approval struct {
 	ID     string
 	User   mcpgate.Principal
-	Scopes []string
+	Scopes []string // granted
+	Asked  []string // as passed to Approve
 }
 
 func newFakeBackend() *fakeBackend {
@@ -84,8 +85,17 @@ func (b *fakeBackend) Approve(_ context.Context, id string, user *mcpgate.Princi
 		return "", mcpgate.ErrNotFound
 	}
 	delete(b.requests, id)
+	asked := slices.Clone(scopes)
+	// Like the real server: only requested scopes the approver holds.
+	var granted []string
+	for _, sc := range scopes {
+		if slices.Contains(r.Scopes, sc) && user.HasScope(sc) && !slices.Contains(granted, sc) {
+			granted = append(granted, sc)
+		}
+	}
+	scopes = granted
 	b.approved[user.Subject+" "+r.ClientID] = true
-	b.approvals = append(b.approvals, approval{ID: id, User: *user, Scopes: slices.Clone(scopes)})
+	b.approvals = append(b.approvals, approval{ID: id, User: *user, Scopes: slices.Clone(scopes), Asked: asked})
 	if b.grants != nil {
 		b.grants.add(&mcpgate.Grant{ID: "grant-" + id, Subject: user.Subject, Tenant: user.Tenant,
 			ClientID: r.ClientID, Scopes: scopes, Resource: r.Resource, CreatedAt: b.now()})

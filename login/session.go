@@ -28,13 +28,19 @@ type session struct {
 	Expires time.Time
 }
 
-// principal is the session as the authorization server sees the approver.
-func (s *session) principal() *mcpgate.Principal {
+// principal is the session as the authorization server sees the approver
+// of scopes. The server grants only scopes the principal carries, so an
+// uncapped person carries exactly the scopes being approved.
+func (s *session) principal(approving []string) *mcpgate.Principal {
+	scopes := s.Scopes
+	if !s.Capped {
+		scopes = approving
+	}
 	return &mcpgate.Principal{
 		Subject: s.Subject,
 		Tenant:  s.Tenant,
 		KeyID:   s.KeyID,
-		Scopes:  slices.Clone(s.Scopes),
+		Scopes:  slices.Clone(scopes),
 		Expires: s.Expires,
 		Method:  s.Method,
 	}

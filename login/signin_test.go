@@ -218,8 +218,8 @@ func TestLoginAPIKey(t *testing.T) {
 		if !ok {
 			t.Fatal("no approval reached the server")
 		}
-		if strings.Join(got.Scopes, " ") != "notes:read" {
-			t.Errorf("approved scopes %q, want only notes:read", got.Scopes)
+		if strings.Join(got.Scopes, " ") != "notes:read" || strings.Join(got.Asked, " ") != "notes:read" {
+			t.Errorf("approved scopes %q (asked %q), want only notes:read", got.Scopes, got.Asked)
 		}
 		if got.User.Subject != "dave" || got.User.Tenant != "acme" || got.User.Method != mcpgate.MethodAPIKey || got.User.KeyID != "key1" {
 			t.Errorf("approver %+v, want dave/acme by api key key1", got.User)
