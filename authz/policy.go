@@ -48,9 +48,10 @@ const (
 	KindPrompt   = "prompt"
 )
 
-// Validate reports the first problem with p: an empty or non-printable
-// pattern, a method name that is empty, or a scope token outside the
-// RFC 6749 §3.3 character set.
+// Validate reports every problem with p: an empty pattern or one with
+// control characters, a rule without a scopes list (an empty list, which
+// opens the names to any authenticated caller, must be written out), or a
+// scope token outside the RFC 6749 §3.3 character set.
 //
 // [RFC 6749 §3.3]: https://www.rfc-editor.org/rfc/rfc6749#section-3.3
 func (p *Policy) Validate() error {
@@ -65,6 +66,11 @@ func (p *Policy) Validate() error {
 		for i, r := range set.rules {
 			if err := validPattern(r.Match); err != nil {
 				errs = append(errs, fmt.Errorf("authz: %s[%d]: %w", set.name, i, err))
+			}
+			if r.Scopes == nil {
+				// Most likely a forgotten line, which would open the
+				// matched names to every caller: make it explicit.
+				errs = append(errs, fmt.Errorf("authz: %s[%d] %q: no scopes; write \"scopes: []\" to allow any authenticated caller", set.name, i, r.Match))
 			}
 			if err := validScopes(r.Scopes); err != nil {
 				errs = append(errs, fmt.Errorf("authz: %s[%d] %q: %w", set.name, i, r.Match, err))

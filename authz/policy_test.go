@@ -207,6 +207,8 @@ func TestValidate(t *testing.T) {
 	}{
 		{"ok", Policy{Tools: []Rule{{Match: "*", Scopes: []string{"a:b", "x_y.z", "!#[]~"}}}}, ""},
 		{"empty pattern", Policy{Tools: []Rule{{Match: "", Scopes: []string{"a"}}}}, "empty match"},
+		{"explicitly open", Policy{Tools: []Rule{{Match: "x", Scopes: []string{}}}}, ""},
+		{"scopes forgotten", Policy{Resources: []Rule{{Match: "x"}}}, "no scopes"},
 		{"control char", Policy{Resources: []Rule{{Match: "doc://\n", Scopes: []string{"a"}}}}, "control"},
 		{"space in scope", Policy{Prompts: []Rule{{Match: "p", Scopes: []string{"a b"}}}}, "invalid scope"},
 		{"quote in scope", Policy{Tools: []Rule{{Match: "p", Scopes: []string{`a"`}}}}, "invalid scope"},
@@ -243,5 +245,15 @@ func TestPolicyJSON(t *testing.T) {
 	}
 	if got, want := p.Required(Call{Method: "x/y"}), []string{"b"}; !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestValidateYAMLScopesForgotten(t *testing.T) {
+	var p Policy
+	if err := yaml.Unmarshal([]byte("tools:\n  - match: admin_*\n"), &p); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "no scopes") {
+		t.Errorf("Validate = %v, want a missing-scopes error", err)
 	}
 }
