@@ -75,13 +75,14 @@ func (n *notes) register(s *mcp.Server) {
 	}, n.read)
 }
 
-// owner returns the id that owns the caller's notes.
+// owner returns the id that owns the caller's notes: Principal.ID(), tenant
+// and subject together.
 func owner(ctx context.Context, extra *mcp.RequestExtra) (string, error) {
-	id := principalFrom(ctx, extra).ID()
-	if id == "" {
+	p := principalFrom(ctx, extra)
+	if p == nil || p.Subject == "" {
 		return "", errors.New("notes need an authenticated caller")
 	}
-	return id, nil
+	return p.ID(), nil
 }
 
 func (n *notes) ref(note *mcpgate.Note) NoteRef {

@@ -34,7 +34,8 @@ const (
 //go:embed docs/*.md
 var sampleDocs embed.FS
 
-// Options configure NewServer. The zero value is valid except for Notes.
+// Options configure NewServer. Nil options are valid: sample docs, and
+// notes tools that report an error for want of a store.
 type Options struct {
 	// Docs holds the markdown files served as doc://{id}: every *.md file at
 	// its root whose name (without .md) is a valid doc id. Nil means the

@@ -256,9 +256,16 @@ func TestNoPrincipal(t *testing.T) {
 	_, err := cs.ReadResource(t.Context(), &mcp.ReadResourceParams{URI: "notes://abc"})
 	assertNotFound(t, err)
 
+	// A principal without a subject is nobody, whatever its tenant.
+	cs = connect(t, NewServer(&Options{Notes: mustStore(t), Policy: &authz.Policy{}}), &mcpgate.Principal{Tenant: "acme"})
+	_, res := callTool[map[string]any](t, cs, "notes_list", map[string]any{})
+	if !res.IsError {
+		t.Errorf("notes_list for a principal without a subject succeeded")
+	}
+
 	// And under the default policy, the server refuses before the tool runs.
 	cs = connect(t, NewServer(&Options{Notes: mustStore(t)}), nil)
-	_, res := callTool[map[string]any](t, cs, "search_docs", map[string]any{"query": "oauth"})
+	_, res = callTool[map[string]any](t, cs, "search_docs", map[string]any{"query": "oauth"})
 	if !res.IsError || !strings.Contains(toolText(t, res), "authentication required") {
 		t.Errorf("search_docs without a principal: IsError %v, %q", res.IsError, toolText(t, res))
 	}
