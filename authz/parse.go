@@ -11,6 +11,7 @@ package authz
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // JSON-RPC error codes carried by ParseError.
@@ -49,6 +50,9 @@ type Call struct {
 	// Notification is true for a message with a method and no id.
 	Notification bool
 }
+
+// targeted lists the methods whose params name what they act on.
+var targeted = []string{"tools/call", "prompts/get", "resources/read", "resources/subscribe", "resources/unsubscribe"}
 
 // nameParam returns the member of params that names the target of method:
 // "name" or "uri", or "" if the method has no target.
@@ -206,6 +210,15 @@ func parseMessage(b []byte, i int) (Call, error) {
 		return Call{}, invalid(`"method" must be a string`)
 	}
 	c.Notification = !hasID
+	if nameParam(c.Method) == "" {
+		for _, m := range targeted {
+			if strings.EqualFold(c.Method, m) {
+				// A server that dispatched methods case-insensitively
+				// would run a tool the policy never looked at.
+				return Call{}, invalid("method %q must be spelled %q", c.Method, m)
+			}
+		}
+	}
 	if !hasParams || b[params.start] == 'n' { // absent or null
 		return c, nil
 	}

@@ -94,6 +94,7 @@ func TestParseCallsErrors(t *testing.T) {
 		{"escaped cased method", `{"jsonrpc":"2.0","id":1,"method":"ping","\u004dethod":"tools/call"}`, CodeInvalidRequest},
 		{"cased name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","NAME":"b"}}`, CodeInvalidRequest},
 		{"escaped duplicate", `{"jsonrpc":"2.0","id":1,"method":"ping","m\u0065thod":"tools/call"}`, CodeInvalidRequest},
+		{"cased method value", `{"jsonrpc":"2.0","id":1,"method":"Tools/Call","params":{"name":"x"}}`, CodeInvalidRequest},
 		{"result and error", `{"jsonrpc":"2.0","id":1,"result":{},"error":{}}`, CodeInvalidRequest},
 		{"neither", `{"jsonrpc":"2.0","id":1}`, CodeInvalidRequest},
 		{"response without id", `{"jsonrpc":"2.0","result":{}}`, CodeInvalidRequest},
