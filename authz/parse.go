@@ -134,13 +134,12 @@ func strictKey(raw []byte, names ...string) (string, error) {
 // parseMessage parses the object starting at b[i].
 func parseMessage(b []byte, i int) (Call, error) {
 	var (
-		c                  Call
-		seen               [6]bool
-		version, method    []byte
-		params             member
-		hasParams, hasID   bool
-		hasResult, hasErr  bool
-		versionOK, methodS bool
+		c                 Call
+		seen              [6]bool
+		version, method   []byte
+		params            member
+		hasParams, hasID  bool
+		hasResult, hasErr bool
 	)
 	_, err := eachMember(b, i, func(m member) error {
 		k, err := strictKey(m.key, envelopeKeys...)
@@ -175,11 +174,7 @@ func parseMessage(b []byte, i int) (Call, error) {
 	if err != nil {
 		return Call{}, err
 	}
-	if version != nil {
-		s, ok := decodeString(version)
-		versionOK = ok && s == "2.0"
-	}
-	if !versionOK {
+	if v, ok := decodeString(version); !ok || v != "2.0" {
 		return Call{}, invalid(`"jsonrpc" must be "2.0"`)
 	}
 	if hasID {
@@ -205,8 +200,8 @@ func parseMessage(b []byte, i int) (Call, error) {
 	if hasResult || hasErr {
 		return Call{}, invalid("a request must not carry a result or an error")
 	}
-	c.Method, methodS = decodeString(method)
-	if !methodS {
+	var ok bool
+	if c.Method, ok = decodeString(method); !ok {
 		return Call{}, invalid(`"method" must be a string`)
 	}
 	c.Notification = !hasID
