@@ -204,3 +204,15 @@ func redirectAllowed(registered []string, requested string) bool {
 	}
 	return false
 }
+
+// Client returns the active client with id: a stored one, or the client
+// its metadata document describes when id is an https URL. It returns
+// mcpgate.ErrNotFound for an unknown or revoked client.
+func (s *Server) Client(ctx context.Context, id string) (*mcpgate.Client, error) {
+	c, err := s.lookupClient(ctx, id)
+	if err != nil && !errors.Is(err, mcpgate.ErrNotFound) {
+		s.opts.Logger.WarnContext(ctx, "oauth: client lookup", "client_id", id, "err", err)
+		return nil, mcpgate.ErrNotFound
+	}
+	return c, err
+}

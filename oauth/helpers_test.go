@@ -38,7 +38,7 @@ func (c *clock) Add(d time.Duration) {
 
 // env is an authorization server on a real SQLite store behind httptest.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	store  *sqlite.DB
 	http   *httptest.Server
@@ -66,7 +66,7 @@ func (a *alertLog) list() []string {
 var testScopes = []string{"docs:read", "notes:read", "notes:write"}
 
 // newEnv starts a server; edit may change the options before New.
-func newEnv(t *testing.T, edit func(*Options)) *env {
+func newEnv(t testing.TB, edit func(*Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, t.TempDir())

@@ -238,3 +238,27 @@ func TestEncryptedSigningKey(t *testing.T) {
 		t.Errorf("New with the key encryption key: %v", err)
 	}
 }
+
+// BenchmarkVerifier compares a cached verification (the common case: a
+// client reuses its token) with a full RS256 one.
+func BenchmarkVerifier(b *testing.B) {
+	e := newEnv(b, nil)
+	c := e.addPublicClient("http://127.0.0.1/cb")
+	tok := e.exchange(c, e.code(authorizeParams(c)), nil).AccessToken
+	v := e.srv.Verifier()
+	b.Run("cached", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := v.Verify(b.Context(), tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("uncached", func(b *testing.B) {
+		for b.Loop() {
+			e.srv.verified.clear()
+			if _, err := v.Verify(b.Context(), tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
