@@ -240,7 +240,8 @@ func TestChangeOrder(t *testing.T) {
 }
 
 // BenchmarkKey compares Key (pgx, cached statement) with the same lookup
-// through database/sql on the same pool, the baseline.
+// through database/sql on the same pool, and TouchKey with a plain
+// autocommit UPDATE; the baselines come first.
 func BenchmarkKey(b *testing.B) {
 	db := mustOpen(b, testURL(b))
 	defer db.Close()
@@ -267,6 +268,15 @@ func BenchmarkKey(b *testing.B) {
 	b.Run("Key", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			if _, err := db.Key(ctx, fmt.Sprintf("k%d", i%1000)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("touch-synchronous", func(b *testing.B) { // baseline: TouchKey's UPDATE with the default fsync
+		at := time.Now()
+		for i := 0; b.Loop(); i++ {
+			if _, err := db.Pool().Exec(ctx, "UPDATE api_keys SET last_used_at = greatest(last_used_at, $1) WHERE id = $2",
+				at.Add(time.Duration(i)*time.Microsecond), fmt.Sprintf("k%d", i%1000)); err != nil {
 				b.Fatal(err)
 			}
 		}

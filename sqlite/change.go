@@ -13,7 +13,11 @@ import (
 // PublishChange appends a change to the feed and returns it with Seq set.
 func (db *DB) PublishChange(ctx context.Context, kind, id string) (mcpgate.Change, error) {
 	// A plain statement is its own transaction; the write lock orders it.
-	c, err := publishChange(ctx, db.db, kind, id)
+	var c mcpgate.Change
+	err := db.write(ctx, func() (err error) {
+		c, err = publishChange(ctx, db.db, kind, id)
+		return err
+	})
 	if err != nil {
 		return mcpgate.Change{}, fmt.Errorf("sqlite: publish change: %w", err)
 	}

@@ -16,7 +16,7 @@ const selectKey = `SELECT id, name, subject, tenant, scopes, hash, created_at, e
 // CreateKey stores k. It returns mcpgate.ErrConflict if k.ID exists. A
 // zero k.CreatedAt is set to the current time.
 func (db *DB) CreateKey(ctx context.Context, k *mcpgate.APIKey) error {
-	if err := insertKey(ctx, db.db, k); err != nil {
+	if err := db.write(ctx, func() error { return insertKey(ctx, db.db, k) }); err != nil {
 		return fmt.Errorf("sqlite: create key: %w", err)
 	}
 	return nil
@@ -191,9 +191,13 @@ func (db *DB) RotateKey(ctx context.Context, oldID string, next *mcpgate.APIKey,
 
 // TouchKey records that the key was used at at. The recorded time never
 // moves back. It returns mcpgate.ErrNotFound for an unknown id. It is one
-// short autocommit UPDATE: in WAL mode it never blocks readers.
+// short autocommit UPDATE: in WAL mode readers never wait for it.
 func (db *DB) TouchKey(ctx context.Context, id string, at time.Time) error {
-	res, err := db.touch.ExecContext(ctx, at.UnixMicro(), id)
+	var res sql.Result
+	err := db.write(ctx, func() (err error) {
+		res, err = db.touch.ExecContext(ctx, at.UnixMicro(), id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: touch key %q: %w", id, err)
 	}

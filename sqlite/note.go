@@ -24,9 +24,12 @@ func (db *DB) CreateNote(ctx context.Context, n *mcpgate.Note) error {
 	if n.CreatedAt.IsZero() {
 		n.CreatedAt = time.Now().UTC()
 	}
-	_, err := db.db.ExecContext(ctx,
-		"INSERT INTO notes (owner, id, title, body, created_at) VALUES (?, ?, ?, ?, ?)",
-		n.Owner, n.ID, n.Title, n.Body, n.CreatedAt.UnixMicro())
+	err := db.write(ctx, func() error {
+		_, err := db.db.ExecContext(ctx,
+			"INSERT INTO notes (owner, id, title, body, created_at) VALUES (?, ?, ?, ?, ?)",
+			n.Owner, n.ID, n.Title, n.Body, n.CreatedAt.UnixMicro())
+		return err
+	})
 	if isConflict(err) {
 		err = mcpgate.ErrConflict
 	}

@@ -49,6 +49,13 @@ type DB struct {
 	db   *sql.DB
 	path string
 
+	// writer admits one of this process's writes at a time. SQLite has
+	// one writer anyway; queueing here, in order, replaces the busy
+	// handler's sleep-and-retry polling, which made concurrent writers
+	// wait tens of milliseconds. Other processes still meet the busy
+	// timeout.
+	writer chan struct{}
+
 	keyByID *sql.Stmt
 	touch   *sql.Stmt
 }
@@ -90,7 +97,10 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	db := &DB{db: sdb, path: path}
+	// Readers never wait in WAL mode, so the pool only bounds memory.
+	sdb.SetMaxOpenConns(32)
+	sdb.SetMaxIdleConns(8)
+	db := &DB{db: sdb, path: path, writer: make(chan struct{}, 1)}
 	if err := db.init(ctx); err != nil {
 		sdb.Close()
 		return nil, err
@@ -221,16 +231,32 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// inTx runs fn in a transaction, committing if fn returns nil.
+// write runs fn as this process's only writer, waiting for its turn
+// unless ctx ends first.
+func (db *DB) write(ctx context.Context, fn func() error) error {
+	select {
+	case db.writer <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-db.writer }()
+	return fn()
+}
+
+// inTx runs fn in a transaction, committing if fn returns nil. The
+// transaction is IMMEDIATE and waits for db.writer: fn is the only
+// writer of the process.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		return errors.Join(err, ignoreDone(tx.Rollback()))
-	}
-	return tx.Commit()
+	return db.write(ctx, func() error {
+		tx, err := db.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			return errors.Join(err, ignoreDone(tx.Rollback()))
+		}
+		return tx.Commit()
+	})
 }
 
 func ignoreDone(err error) error {
