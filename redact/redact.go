@@ -1,0 +1,165 @@
+// Package redact keeps credentials out of mcpgate's logs.
+//
+// [NewHandler] wraps any slog.Handler and masks, before the inner handler
+// sees them, the values of attributes named like credentials
+// (Authorization, Cookie, password, token, …), and anything in any string,
+// message, error, map or formatted value that is shaped like an mcpgate API
+// key, a JWT or a "Bearer <token>" credential. [String] does the same for
+// free text such as a child process's stderr, and [Recover] logs panics
+// through it.
+package redact
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/mcpgate/mcpgate/apikey"
+)
+
+// Mask replaces a credential.
+const Mask = "[REDACTED]"
+
+// keyPublicLen is the length of the public part of an API key that is kept
+// when the key is masked: "mcpg_<keyid>_".
+const keyPublicLen = len(apikey.Prefix) + apikey.IDLen + 1
+
+// jwtPattern finds a compact JWS or JWE: three to five base64url segments,
+// the first starting with "eyJ" (the encoding of `{"`).
+var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){2,4}`)
+
+// String returns s with every API key, JWT and bearer credential in it
+// masked. An API key keeps its public id, so that an operator can tell
+// which key it was: "mcpg_<keyid>_[REDACTED]". A JWT becomes "[REDACTED]",
+// and "Bearer <token>" becomes "Bearer [REDACTED]".
+//
+// String is meant for text that is written to logs; it returns s itself,
+// without allocating, when s holds nothing to mask.
+func String(s string) string {
+	if strings.Contains(s, apikey.Prefix) {
+		s = apikey.Pattern.ReplaceAllStringFunc(s, func(k string) string {
+			return k[:keyPublicLen] + Mask
+		})
+	}
+	if strings.Contains(s, "eyJ") {
+		s = jwtPattern.ReplaceAllLiteralString(s, Mask)
+	}
+	if indexBearer(s, 0) >= 0 {
+		s = maskBearer(s)
+	}
+	return s
+}
+
+// indexBearer returns the index of the first "bearer" (any case) at or
+// after from that starts a word, or -1.
+func indexBearer(s string, from int) int {
+	for i := from; i+6 <= len(s); i++ {
+		c := s[i]
+		if c != 'b' && c != 'B' {
+			j := strings.IndexAny(s[i+1:], "bB")
+			if j < 0 {
+				return -1
+			}
+			i += j // the loop's i++ moves onto the b
+			continue
+		}
+		if (i == 0 || !isWordByte(s[i-1])) && strings.EqualFold(s[i:i+6], "bearer") {
+			return i
+		}
+	}
+	return -1
+}
+
+// maskBearer replaces the token of each "Bearer <token>" in s. The token is
+// a token68 (RFC 6750 §2.1) after one or more blanks. An auth-param such as
+// `Bearer realm="x"` or `Bearer error=invalid_token` is left alone, as is a
+// token already masked.
+func maskBearer(s string) string {
+	var b strings.Builder
+	last := 0
+	for i := indexBearer(s, 0); i >= 0; i = indexBearer(s, i) {
+		i += 6
+		j := i
+		for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+			j++
+		}
+		if j == i {
+			continue // "bearer" glued to what follows: a longer word
+		}
+		start := j
+		for j < len(s) && isToken68Byte(s[j]) {
+			j++
+		}
+		if j == start {
+			continue
+		}
+		end := j
+		for end < len(s) && s[end] == '=' {
+			end++
+		}
+		if end == j+1 && end < len(s) && (s[end] == '"' || isWordByte(s[end])) {
+			continue // name=value: an auth-param, not a credential
+		}
+		if strings.HasPrefix(s[end:], Mask) {
+			continue // the rest of an API key already masked
+		}
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[last:start])
+		b.WriteString(Mask)
+		last = end
+		i = end
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func isWordByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
+}
+
+func isToken68Byte(c byte) bool {
+	return isWordByte(c) || c == '-' || c == '.' || c == '~' || c == '+' || c == '/'
+}
+
+// SensitiveKey reports whether an attribute, header or map key names a
+// credential, whose value is then masked whole. The match ignores case and
+// treats '-' as '_': "Authorization", "X-Api-Key", "client_secret",
+// "Set-Cookie", "refresh_token", "password", ….
+func SensitiveKey(k string) bool {
+	if len(k) > 32 {
+		return false
+	}
+	var buf [32]byte
+	for i := range len(k) {
+		c := k[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '-':
+			c = '_'
+		}
+		buf[i] = c
+	}
+	switch string(buf[:len(k)]) {
+	case "authorization", "proxy_authorization",
+		"cookie", "set_cookie",
+		"password", "passwd", "secret", "client_secret", "private_key",
+		"token", "access_token", "refresh_token", "id_token", "code_verifier",
+		"api_key", "apikey", "x_api_key":
+		return true
+	}
+	return false
+}
+
+// maskValue is what a sensitive key's string value becomes: Mask, or, when
+// it holds an API key, the key's public part and Mask.
+func maskValue(s string) string {
+	if loc := apikey.Pattern.FindStringIndex(s); loc != nil {
+		return s[loc[0]:loc[0]+keyPublicLen] + Mask
+	}
+	return Mask
+}
