@@ -67,8 +67,10 @@ func TestOpenCreates(t *testing.T) {
 	if err := db.CreateNote(t.Context(), &mcpgate.Note{Owner: "o"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(db.Path() + "-wal"); err != nil {
+	if fi, err := os.Stat(db.Path() + "-wal"); err != nil {
 		t.Errorf("no WAL file: %v", err)
+	} else if got := fi.Mode(); got != 0o600 {
+		t.Errorf("mode of the WAL file = %v, want %v", got, os.FileMode(0o600))
 	}
 	var mode string
 	if err := db.SQL().QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
@@ -77,6 +79,15 @@ func TestOpenCreates(t *testing.T) {
 	var fk int
 	if err := db.SQL().QueryRowContext(t.Context(), "PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
 		t.Errorf("foreign_keys = %d, %v; want 1", fk, err)
+	}
+}
+
+func TestOpenRelative(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db := mustOpen(t, filepath.Join("rel", "data"))
+	defer db.Close()
+	if _, err := os.Stat(filepath.Join("rel", "data", sqlite.FileName)); err != nil {
+		t.Errorf("database not created under the relative dir: %v", err)
 	}
 }
 
