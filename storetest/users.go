@@ -16,8 +16,9 @@ import (
 //
 // Beyond the interface comments, stores must: match names exactly (case
 // matters), keep PasswordHash byte for byte, keep Scopes in order, read
-// times back in UTC at Precision, list users ordered by name including
-// disabled ones, and refuse an empty name or password hash.
+// times back in UTC at Precision, list users ordered by name byte by byte
+// (upper case first) including disabled ones, and refuse an empty name or
+// password hash.
 func RunUsers(t *testing.T, open func(t *testing.T) mcpgate.UserStore) {
 	t.Helper()
 	t.Run("RoundTrip", func(t *testing.T) { testUserRoundTrip(t, open(t)) })
@@ -132,7 +133,7 @@ func testUserList(t *testing.T, s mcpgate.UserStore) {
 	if len(got) != 0 {
 		t.Fatalf("ListUsers on an empty store = %d users", len(got))
 	}
-	for i, name := range []string{"mallory", "alice", "trent", "bob"} {
+	for i, name := range []string{"mallory", "alice", "trent", "bob", "Zed"} {
 		u := &mcpgate.User{Name: name, PasswordHash: userHash, CreatedAt: base.Add(time.Duration(i) * time.Minute)}
 		if name == "trent" {
 			u.DisabledAt = base.Add(time.Hour)
@@ -149,10 +150,10 @@ func testUserList(t *testing.T, s mcpgate.UserStore) {
 	for _, u := range got {
 		names = append(names, u.Name)
 	}
-	if want := []string{"alice", "bob", "mallory", "trent"}; !slices.Equal(names, want) {
+	if want := []string{"Zed", "alice", "bob", "mallory", "trent"}; !slices.Equal(names, want) {
 		t.Fatalf("ListUsers names = %q, want %q", names, want)
 	}
-	if got[3].DisabledAt.IsZero() {
+	if got[4].DisabledAt.IsZero() {
 		t.Error("ListUsers lost trent's DisabledAt")
 	}
 }

@@ -1,0 +1,16 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/storetest"
+)
+
+func TestUsers(t *testing.T) {
+	storetest.RunUsers(t, func(t *testing.T) mcpgate.UserStore {
+		db := mustOpen(t, testURL(t))
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}
