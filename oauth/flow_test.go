@@ -69,3 +69,24 @@ func TestCodeFlow(t *testing.T) {
 		t.Errorf("Verify refreshed token: %v", err)
 	}
 }
+
+// TestEmptyScope: a request without scope (common among MCP clients) asks
+// for what the client may have, rather than being refused.
+func TestEmptyScope(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.addPublicClient("http://127.0.0.1/cb")
+	v := authorizeParams(c)
+	v.Del("scope")
+	pr, err := e.srv.PendingRequest(t.Context(), e.login(v), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(pr.Scopes, testScopes) {
+		t.Errorf("scopes = %v, want %v", pr.Scopes, testScopes)
+	}
+	v.Set("scope", "notes:read unknown:scope")
+	pr, _ = e.srv.PendingRequest(t.Context(), e.login(v), "")
+	if !slices.Equal(pr.Scopes, []string{"notes:read"}) {
+		t.Errorf("scopes = %v, want [notes:read] (unsupported ones dropped)", pr.Scopes)
+	}
+}
