@@ -1,0 +1,75 @@
+package login
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/mcpgate/mcpgate"
+)
+
+// MaxUsernameLen bounds a local user's name, in bytes.
+const MaxUsernameLen = 64
+
+// ErrNoPassword is returned by ReadPassword when the input holds no
+// password.
+var ErrNoPassword = errors.New("no password given on standard input")
+
+// ReadPassword reads a password for `mcpgate users add NAME` from r: the
+// first line, without its line ending, so both `echo pw | mcpgate users add`
+// and a typed line work. Nothing past the first line is read into memory
+// beyond a small buffer, and a line over MaxPasswordLen bytes is an error.
+func ReadPassword(r io.Reader) (string, error) {
+	br := bufio.NewReaderSize(io.LimitReader(r, MaxPasswordLen+3), MaxPasswordLen+3)
+	line, err := br.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if len(line) > MaxPasswordLen {
+		return "", ErrPasswordTooLong
+	}
+	if line == "" {
+		return "", ErrNoPassword
+	}
+	return line, nil
+}
+
+// ValidateUsername reports whether name may be a local user's name: 1 to
+// MaxUsernameLen bytes of valid UTF-8 with no spaces or control characters.
+// The name becomes the subject of the user's tokens.
+func ValidateUsername(name string) error {
+	switch {
+	case name == "":
+		return errors.New("user name is empty")
+	case len(name) > MaxUsernameLen:
+		return fmt.Errorf("user name is longer than %d bytes", MaxUsernameLen)
+	case !utf8.ValidString(name):
+		return errors.New("user name is not valid UTF-8")
+	}
+	for _, c := range name {
+		if unicode.IsSpace(c) || unicode.IsControl(c) || c == unicode.ReplacementChar {
+			return fmt.Errorf("user name %q contains a space or control character", name)
+		}
+	}
+	return nil
+}
+
+// NewUser validates name and password and returns the user to store, with
+// the password hashed. scopes cap what the user may grant to apps; none
+// means no cap (any scope the server supports).
+func NewUser(name, tenant, password string, scopes []string, now time.Time) (*mcpgate.User, error) {
+	if err := ValidateUsername(name); err != nil {
+		return nil, err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	return &mcpgate.User{Name: name, Tenant: tenant, PasswordHash: hash, Scopes: scopes, CreatedAt: now.UTC()}, nil
+}
