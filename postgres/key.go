@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -58,6 +60,12 @@ func validKey(k *mcpgate.APIKey) error {
 		return errors.New("key without id")
 	case len(k.Hash) != 32:
 		return fmt.Errorf("key %q: hash is %d bytes, want 32", k.ID, len(k.Hash))
+	}
+	// Scopes are matched exactly; refuse what could not be stored exactly.
+	for _, s := range k.Scopes {
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return fmt.Errorf("key %q: scope %q is not valid UTF-8 text", k.ID, s)
+		}
 	}
 	return nil
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcpgate/mcpgate"
 )
@@ -56,6 +58,12 @@ func validKey(k *mcpgate.APIKey) error {
 		return errors.New("key without id")
 	case len(k.Hash) != 32:
 		return fmt.Errorf("key %q: hash is %d bytes, want 32", k.ID, len(k.Hash))
+	}
+	// Scopes are matched exactly; refuse what could not be stored exactly.
+	for _, s := range k.Scopes {
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return fmt.Errorf("key %q: scope %q is not valid UTF-8 text", k.ID, s)
+		}
 	}
 	return nil
 }

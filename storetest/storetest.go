@@ -894,6 +894,10 @@ func testInvalid(t *testing.T, open func(*testing.T) mcpgate.Store) {
 	shortHash.Hash = shortHash.Hash[:16]
 	noHash := newKey("nohash", base)
 	noHash.Hash = nil
+	badScope := newKey("badscope", base)
+	badScope.Scopes = []string{"notes:read", "admin\xff"}
+	nulScope := newKey("nulscope", base)
+	nulScope.Scopes = []string{"admin\x00"}
 	tests := []struct {
 		name string
 		k    *mcpgate.APIKey
@@ -902,6 +906,8 @@ func testInvalid(t *testing.T, open func(*testing.T) mcpgate.Store) {
 		{"no id", noID},
 		{"short hash", shortHash},
 		{"no hash", noHash},
+		{"scope not UTF-8", badScope},
+		{"scope with NUL", nulScope},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
