@@ -1,0 +1,137 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/postgres"
+	"github.com/mcpgate/mcpgate/redact"
+	"github.com/mcpgate/mcpgate/sqlite"
+)
+
+var version = "dev"
+
+// CLI is the whole command line. Global flags apply to every command, so the
+// CLI commands work on the same store as `mcpgate serve`.
+type CLI struct {
+	Globals
+
+	Serve   ServeCmd   `cmd:"" help:"Run the gateway."`
+	Keys    KeysCmd    `cmd:"" help:"Create, list, revoke and rotate API keys."`
+	Audit   AuditCmd   `cmd:"" help:"Show audit events."`
+	Version VersionCmd `cmd:"" help:"Print the version."`
+}
+
+// Globals are the settings shared by every command. Each has an environment
+// variable; a config file (--config) supplies what neither flag nor
+// environment sets.
+type Globals struct {
+	Config    string `help:"YAML config file." env:"MCPGATE_CONFIG" type:"path" placeholder:"FILE"`
+	Data      string `help:"Data directory for the embedded SQLite store (default ./mcpgate-data)." env:"MCPGATE_DATA" placeholder:"DIR"`
+	Store     string `help:"Store URL: postgres://… for Postgres; empty for SQLite in --data." env:"MCPGATE_STORE" placeholder:"URL"`
+	Listen    string `help:"Address to listen on (default 127.0.0.1:8080)." env:"MCPGATE_LISTEN" placeholder:"HOST:PORT"`
+	PublicURL string `help:"Canonical URL of the MCP endpoint, used in metadata and token audiences (default http://<listen>/mcp)." env:"MCPGATE_PUBLIC_URL" placeholder:"URL"`
+	LogLevel  string `help:"Log level: debug, info, warn, error (default info)." env:"MCPGATE_LOG_LEVEL" placeholder:"LEVEL"`
+	LogFormat string `help:"Log format: text or json (default text)." env:"MCPGATE_LOG_FORMAT" placeholder:"FORMAT"`
+
+	file *Config // the parsed --config file, if any
+	// publicDefaulted is set when PublicURL was derived from Listen, so a
+	// listener on port 0 can fix it once the port is known.
+	publicDefaulted bool
+}
+
+// VersionCmd prints the version.
+type VersionCmd struct{}
+
+// Run prints the version.
+func (VersionCmd) Run(e *env) error {
+	fmt.Fprintln(e.stdout, "mcpgate", version)
+	return nil
+}
+
+// AfterApply loads the config file and fills unset settings from it and
+// from the defaults, in that order.
+func (g *Globals) AfterApply(kctx *kong.Context) error {
+	cfg := &Config{}
+	if g.Config != "" {
+		var err error
+		if cfg, err = LoadConfig(g.Config); err != nil {
+			return usageError{err}
+		}
+	}
+	g.file = cfg
+	fill := func(dst *string, fromFile, def string) {
+		if *dst == "" {
+			*dst = fromFile
+		}
+		if *dst == "" {
+			*dst = def
+		}
+	}
+	fill(&g.Data, cfg.Data, "./mcpgate-data")
+	fill(&g.Store, cfg.Store, "")
+	fill(&g.Listen, cfg.Listen, "127.0.0.1:8080")
+	fill(&g.PublicURL, cfg.PublicURL, "")
+	fill(&g.LogLevel, cfg.LogLevel, "info")
+	fill(&g.LogFormat, cfg.LogFormat, "text")
+	if g.PublicURL == "" {
+		g.PublicURL = "http://" + g.Listen + "/mcp"
+		g.publicDefaulted = true
+	}
+	if _, err := levelOf(g.LogLevel); err != nil {
+		return usageError{err}
+	}
+	if g.LogFormat != "text" && g.LogFormat != "json" {
+		return usagef("--log-format must be text or json, not %q", g.LogFormat)
+	}
+	return nil
+}
+
+func levelOf(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", s)
+	}
+	return l, nil
+}
+
+// logger returns the process logger. Every handler is wrapped by the
+// redacting handler, so no code path can log a key, token or password.
+func (g *Globals) logger(e *env) *slog.Logger {
+	lvl, _ := levelOf(g.LogLevel)
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler
+	if g.LogFormat == "json" {
+		h = slog.NewJSONHandler(e.stderr, opts)
+	} else {
+		h = slog.NewTextHandler(e.stderr, opts)
+	}
+	return slog.New(redact.NewHandler(h))
+}
+
+// openStore opens the configured store: Postgres when --store is a postgres
+// URL, otherwise SQLite under --data.
+func (g *Globals) openStore(e *env) (mcpgate.Store, error) {
+	switch {
+	case g.Store == "":
+		db, err := sqlite.Open(e.ctx, g.Data)
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
+	case strings.HasPrefix(g.Store, "postgres://"), strings.HasPrefix(g.Store, "postgresql://"):
+		db, err := postgres.Open(e.ctx, g.Store)
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
+	default:
+		return nil, usageError{errors.New("--store must be a postgres:// URL, or empty for SQLite")}
+	}
+}
+

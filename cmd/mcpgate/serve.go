@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/mcpgate/mcpgate/gateway"
+	"github.com/mcpgate/mcpgate/proxy"
+)
+
+// ServeCmd runs the gateway.
+type ServeCmd struct {
+	Upstream    string        `help:"Front this Streamable HTTP MCP server at /mcp instead of the built-in one." env:"MCPGATE_UPSTREAM" placeholder:"URL" xor:"upstream"`
+	UpstreamCmd string        `help:"Front this stdio MCP server (a command line) at /mcp." env:"MCPGATE_UPSTREAM_CMD" placeholder:"CMD" xor:"upstream"`
+	Docs        string        `help:"Folder of markdown documents for the built-in server (default: the shipped samples)." env:"MCPGATE_DOCS" type:"existingdir" placeholder:"DIR"`
+	MaxBody     int64         `help:"Largest request body accepted, in bytes." env:"MCPGATE_MAX_BODY" default:"4194304"`
+	Shutdown    time.Duration `help:"How long in-flight requests may take to finish on SIGINT/SIGTERM." env:"MCPGATE_SHUTDOWN_TIMEOUT" default:"30s"`
+}
+
+// Run serves until the context ends, then shuts down gracefully.
+func (c *ServeCmd) Run(e *env, g *Globals) error {
+	logger := g.logger(e)
+	if _, err := gateway.ParsePublicURL(g.PublicURL); err != nil {
+		return usageError{err}
+	}
+	if c.MaxBody <= 0 {
+		return usagef("--max-body must be positive")
+	}
+	store, err := g.openStore(e)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	ups, closeUps, err := c.upstreams(g, logger)
+	if err != nil {
+		return err
+	}
+	defer closeUps()
+
+	opts := &gateway.Options{
+		Store:        store,
+		PublicURL:    g.PublicURL,
+		Logger:       logger,
+		MaxBodyBytes: c.MaxBody,
+		Upstreams:    ups,
+	}
+	docs := c.Docs
+	if docs == "" {
+		docs = g.file.Docs
+	}
+	if docs != "" {
+		opts.Docs = os.DirFS(docs)
+	}
+	ln, err := net.Listen("tcp", g.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	if g.publicDefaulted {
+		g.PublicURL = "http://" + ln.Addr().String() + "/mcp"
+		opts.PublicURL = g.PublicURL
+	}
+	gw, err := gateway.New(opts)
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+	draining, drain := context.WithCancel(context.Background())
+	defer drain()
+	srv := &http.Server{
+		Handler:           closeStreamsOnDrain(draining, gw.Handler()),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("mcpgate listening", "addr", ln.Addr().String(), "mcp", g.PublicURL, "store", storeName(g))
+	fmt.Fprintf(e.stdout, "mcpgate serving MCP at %s (listening on %s)\n", g.PublicURL, ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-e.ctx.Done():
+	}
+	logger.Info("shutting down", "grace", c.Shutdown)
+	drain()
+	ctx, cancel := context.WithTimeout(context.Background(), c.Shutdown)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func storeName(g *Globals) string {
+	if g.Store == "" {
+		return "sqlite:" + g.Data
+	}
+	return "postgres"
+}
+
+// upstreams builds the fronted MCP servers from flags and the config file.
+func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger) ([]gateway.Upstream, func(), error) {
+	var ups []gateway.Upstream
+	var closers []func() error
+	closeAll := func() {
+		for _, f := range closers {
+			_ = f()
+		}
+	}
+	cfgs := append([]UpstreamConfig(nil), g.file.Upstreams...)
+	switch {
+	case c.Upstream != "":
+		cfgs = append(cfgs, UpstreamConfig{Name: "default", Path: "/mcp", URL: c.Upstream})
+	case c.UpstreamCmd != "":
+		argv, err := splitCommand(c.UpstreamCmd)
+		if err != nil {
+			return nil, nil, usagef("--upstream-cmd: %v", err)
+		}
+		cfgs = append(cfgs, UpstreamConfig{Name: "default", Path: "/mcp", Command: argv})
+	}
+	for _, u := range cfgs {
+		path := u.Path
+		if path == "" {
+			path = "/mcp/" + u.Name
+		}
+		var h http.Handler
+		if u.URL != "" {
+			p, err := proxy.NewHTTP(u.URL, &proxy.Options{Policy: u.Policy, Logger: logger.With("upstream", u.Name)})
+			if err != nil {
+				closeAll()
+				return nil, nil, usagef("upstream %q: %v", u.Name, err)
+			}
+			h = p
+		} else {
+			return nil, nil, fmt.Errorf("stdio pending")
+		}
+		ups = append(ups, gateway.Upstream{Name: u.Name, Path: path, Handler: h, Policy: u.Policy})
+	}
+	return ups, closeAll, nil
+}
+
+
+// closeStreamsOnDrain ends long-lived GET event streams when shutdown
+// begins. http.Server.Shutdown waits for requests in flight, which is right
+// for POSTs (a tool call finishes) but would wait the whole grace period for
+// a standalone SSE stream that never ends on its own; clients reconnect to
+// another replica or after the restart.
+func closeStreamsOnDrain(draining context.Context, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(draining, cancel)
+		defer stop()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every mcpgate test: installs what the tests need on a fresh machine
+# (the pinned npm clients, Chromium for the page tests), checks that the
+# Postgres and Redis the store tests use are up, then runs the Go tests with
+# the race detector, short fuzz runs, and the MCP conformance suite through
+# the gateway.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "npm clients (interop/)"
+if [ ! -d interop/node_modules ] || [ interop/package-lock.json -nt interop/node_modules/.package-lock.json ]; then
+  (cd interop && npm ci --no-audit --no-fund)
+fi
+
+step "chromium for page tests"
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing; install the Debian package chromium (or set MCPGATE_SKIP_BROWSER=1)" >&2
+  fi
+fi
+
+step "services"
+if [ -z "${MCPGATE_SKIP_SERVICES:-}" ]; then
+  pg_isready -h 127.0.0.1 -p 5432 -q || { echo "Postgres is not running on 127.0.0.1:5432" >&2; exit 1; }
+  redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null || { echo "Redis is not running on 127.0.0.1:6379" >&2; exit 1; }
+fi
+
+step "go vet"
+go vet ./...
+
+step "go test -race"
+mkdir -p test-artifacts
+MCPGATE_ARTIFACTS="$root/test-artifacts" go test -race -count=1 -timeout 20m ./...
+
+step "fuzz (short runs)"
+fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-8s}" "./$1"; }
+fuzz apikey FuzzParse
+fuzz authn FuzzParseBearer
+fuzz authz FuzzParseCalls
+fuzz redact FuzzString
+
+if [ -x interop/conformance.sh ]; then
+  step "MCP conformance suite through mcpgate"
+  interop/conformance.sh
+fi
+
+echo
+echo "all tests passed"
