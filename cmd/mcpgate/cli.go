@@ -134,4 +134,3 @@ func (g *Globals) openStore(e *env) (mcpgate.Store, error) {
 		return nil, usageError{errors.New("--store must be a postgres:// URL, or empty for SQLite")}
 	}
 }
-

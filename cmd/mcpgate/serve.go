@@ -148,7 +148,6 @@ func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger) ([]gateway.Upstrea
 	return ups, closeAll, nil
 }
 
-
 // closeStreamsOnDrain ends long-lived GET event streams when shutdown
 // begins. http.Server.Shutdown waits for requests in flight, which is right
 // for POSTs (a tool call finishes) but would wait the whole grace period for
