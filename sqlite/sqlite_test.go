@@ -428,3 +428,25 @@ func BenchmarkConcurrentWrites(b *testing.B) {
 		})
 	}
 }
+
+// TestCorruptFileUntouched checks that a failed Open leaves a file that is
+// not a database exactly as it was: nothing the user had is lost.
+func TestCorruptFileUntouched(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, sqlite.FileName)
+	want := bytes.Repeat([]byte("precious, but not a database\n"), 300)
+	writeFile(t, path, want)
+	for range 2 {
+		if db, err := sqlite.Open(t.Context(), dir); err == nil {
+			db.Close()
+			t.Fatal("Open succeeded")
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("a failed Open changed the file")
+	}
+}
