@@ -62,7 +62,7 @@ func TestGitleaksRule(t *testing.T) {
 		if h := shannon(key); h < minEntropy {
 			t.Fatalf("generated key %q has entropy %.2f below the rule's %.2f", key, h, minEntropy)
 		}
-		if re.MatchString(key + "0") || re.MatchString(key[:Len-1]) {
+		if re.MatchString(key+"0") || re.MatchString(key[:Len-1]) {
 			t.Fatalf("rule matches a string of the wrong length")
 		}
 	}
