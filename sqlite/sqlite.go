@@ -232,7 +232,8 @@ func (db *DB) Close() error {
 }
 
 // write runs fn as this process's only writer, waiting for its turn
-// unless ctx ends first.
+// unless ctx ends first. Every write of this package should go through
+// write or inTx; fn must not call either (the turn is not reentrant).
 func (db *DB) write(ctx context.Context, fn func() error) error {
 	select {
 	case db.writer <- struct{}{}:
