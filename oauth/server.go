@@ -189,7 +189,7 @@ func New(store Storage, opts *Options) (*Server, error) {
 		store:    store,
 		opts:     o,
 		path:     issuerPath(o.Issuer),
-		revoked:  newRevocations(),
+		revoked:  newRevocations(o.AccessTokenTTL + 2*o.Leeway),
 		verified: newTokenCache(10000),
 		regLimit: newIPLimiter(o.RegistrationsPerMinute),
 	}

@@ -109,37 +109,60 @@ func (s *Server) loadRevocations(ctx context.Context) error {
 	return nil
 }
 
-// revocations are the revoked ids that live access tokens may carry.
+// revocations are the revoked ids that live access tokens may carry, each
+// with the time of its revocation.
 type revocations struct {
 	mu       sync.RWMutex
-	tokens   map[string]bool      // jti or token family
-	grants   map[string]bool      // grant id
-	clients  map[string]bool      // client id
+	tokens   map[string]time.Time // jti or token family
+	grants   map[string]time.Time // grant id
+	clients  map[string]time.Time // client id
 	subjects map[string]time.Time // subject or tenant/subject: tokens issued up to then
+	// horizon is how long a revocation matters: the longest an access
+	// token lives. Older entries are pruned once the set grows.
+	horizon time.Duration
 }
 
-func newRevocations() *revocations {
+// pruneAt is the size past which apply drops entries older than horizon.
+const pruneAt = 4096
+
+func newRevocations(horizon time.Duration) *revocations {
 	return &revocations{
-		tokens:   map[string]bool{},
-		grants:   map[string]bool{},
-		clients:  map[string]bool{},
+		tokens:   map[string]time.Time{},
+		grants:   map[string]time.Time{},
+		clients:  map[string]time.Time{},
 		subjects: map[string]time.Time{},
+		horizon:  horizon,
 	}
 }
 
 func (r *revocations) apply(c mcpgate.Change) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var m map[string]time.Time
 	switch c.Kind {
 	case mcpgate.ChangeToken:
-		r.tokens[c.ID] = true
+		m = r.tokens
 	case mcpgate.ChangeGrant:
-		r.grants[c.ID] = true
+		m = r.grants
 	case mcpgate.ChangeClient:
-		r.clients[c.ID] = true
+		m = r.clients
 	case mcpgate.ChangeSubject:
-		if c.At.After(r.subjects[c.ID]) {
-			r.subjects[c.ID] = c.At
+		m = r.subjects
+	default:
+		return
+	}
+	if c.At.After(m[c.ID]) {
+		m[c.ID] = c.At
+	}
+	if len(m) > pruneAt {
+		// Tokens revoked before the horizon have expired by now; a
+		// revoked grant or client can no longer obtain new ones, as the
+		// store refuses them.
+		cutoff := c.At.Add(-r.horizon)
+		for id, at := range m {
+			if at.Before(cutoff) {
+				delete(m, id)
+			}
 		}
 	}
 }
@@ -148,12 +171,16 @@ func (r *revocations) apply(c mcpgate.Change) {
 func (r *revocations) check(c *jose.Claims) string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	_, jti := r.tokens[c.ID]
+	_, family := r.tokens[c.Family]
+	_, grant := r.grants[c.GrantID]
+	_, client := r.clients[c.ClientID]
 	switch {
-	case r.tokens[c.ID] || (c.Family != "" && r.tokens[c.Family]):
+	case jti || (c.Family != "" && family):
 		return "token"
-	case c.GrantID != "" && r.grants[c.GrantID]:
+	case c.GrantID != "" && grant:
 		return "grant"
-	case r.clients[c.ClientID]:
+	case client:
 		return "client"
 	}
 	id := c.Subject
@@ -168,23 +195,16 @@ func (r *revocations) check(c *jose.Claims) string {
 	return ""
 }
 
-func (r *revocations) grant(id string) bool {
+func (r *revocations) has(m map[string]time.Time, id string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.grants[id]
+	_, ok := m[id]
+	return ok
 }
 
-func (r *revocations) token(id string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.tokens[id]
-}
-
-func (r *revocations) client(id string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.clients[id]
-}
+func (r *revocations) grant(id string) bool  { return r.has(r.grants, id) }
+func (r *revocations) token(id string) bool  { return r.has(r.tokens, id) }
+func (r *revocations) client(id string) bool { return r.has(r.clients, id) }
 
 // tokenCache remembers verified tokens by hash until they expire, so a
 // request costs a map lookup rather than an RSA verification. Revocation is

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"strings"
@@ -261,4 +262,23 @@ func BenchmarkVerifier(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestRevocationsPrune(t *testing.T) {
+	r := newRevocations(10 * time.Minute)
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range pruneAt {
+		r.apply(mcpgate.Change{Kind: mcpgate.ChangeToken, ID: fmt.Sprint("old", i), At: old})
+	}
+	r.apply(mcpgate.Change{Kind: mcpgate.ChangeToken, ID: "recent", At: old.Add(time.Minute)})
+	if !r.token("old1") {
+		t.Fatal("pruned before the horizon passed")
+	}
+	r.apply(mcpgate.Change{Kind: mcpgate.ChangeToken, ID: "new", At: old.Add(time.Hour)})
+	if r.token("old1") || !r.token("new") {
+		t.Error("entries past the horizon kept, or the new one lost")
+	}
+	if got := len(r.tokens); got != 1 {
+		t.Errorf("%d entries after pruning, want 1", got)
+	}
 }
