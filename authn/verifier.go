@@ -67,7 +67,10 @@ type chain struct {
 
 func (c *chain) Verify(ctx context.Context, token string) (*mcpgate.Principal, error) {
 	if strings.HasPrefix(token, apikey.Prefix) {
-		if c.keys == nil || !apikey.Looks(token) {
+		if c.keys == nil {
+			return nil, errNotAccepted
+		}
+		if !apikey.Looks(token) {
 			return nil, errKeyMalformed
 		}
 		return c.keys.Verify(ctx, token)
