@@ -40,7 +40,7 @@ func (c *clock) Add(d time.Duration) {
 type env struct {
 	t      testing.TB
 	srv    *Server
-	store  *sqlite.DB
+	store  Storage
 	http   *httptest.Server
 	clock  *clock
 	alerts *alertLog
@@ -65,15 +65,22 @@ func (a *alertLog) list() []string {
 
 var testScopes = []string{"docs:read", "notes:read", "notes:write"}
 
-// newEnv starts a server; edit may change the options before New.
+// newEnv starts a server on a new SQLite store; edit may change the
+// options before New.
 func newEnv(t testing.TB, edit func(*Options)) *env {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, t.TempDir())
+	db, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return newEnvOn(t, db, edit)
+}
+
+// newEnvOn starts a server on store.
+func newEnvOn(t testing.TB, db Storage, edit func(*Options)) *env {
+	t.Helper()
+	var err error
 	e := &env{t: t, store: db, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, alerts: &alertLog{}}
 	mux := http.NewServeMux()
 	e.http = httptest.NewServer(mux)
