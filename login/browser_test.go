@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -100,6 +101,25 @@ type browserSite struct {
 	app     *httptest.Server
 }
 
+// newAppServer is an MCP client's side of the browser flow: the callback
+// page the browser lands on, and pages that frame others.
+func newAppServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	return newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		switch r.URL.Path {
+		case "/callback":
+			fmt.Fprintf(w, `<!doctype html><title>Team Notes</title><h1 id="connected">Team Notes is connected</h1><p>code: <code id="code">%s</code></p>`,
+				html.EscapeString(r.URL.Query().Get("code")))
+		case "/frame":
+			fmt.Fprintf(w, `<!doctype html><title>Framing test</title><h1>A page on another site</h1><iframe id="victim" width="640" height="420" src="%s"></iframe>`,
+				html.EscapeString(r.URL.Query().Get("src")))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+}
+
 func newBrowserSite(t *testing.T) *browserSite {
 	t.Helper()
 	ah, _ := testHashes(t)
@@ -110,21 +130,7 @@ func newBrowserSite(t *testing.T) *browserSite {
 		t.Fatal(err)
 	}
 
-	s.app = newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		switch r.URL.Path {
-		case "/callback":
-			fmt.Fprintf(w, `<!doctype html><title>Team Notes</title><h1 id="connected">Team Notes is connected</h1><p>code: <code id="code">%s</code></p>`,
-				html.EscapeString(r.URL.Query().Get("code")))
-		case "/frame":
-			fmt.Fprintf(w, `<!doctype html><title>Framing test</title><h1>A page on another site</h1><iframe id="victim" width="640" height="420" src="%s"></iframe>`,
-				html.EscapeString(r.URL.Query().Get("src")))
-		case "/framable":
-			fmt.Fprint(w, `<!doctype html><p id="inner">framable page</p>`)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
+	s.app = newAppServer(t)
 	s.backend.addClient(&mcpgate.Client{ID: "notes-app", Name: "Team Notes", RedirectURIs: []string{s.app.URL + "/callback"}, Source: "cli"})
 
 	var pages *Pages
@@ -134,6 +140,11 @@ func newBrowserSite(t *testing.T) *browserSite {
 			// the browser to sign in.
 			id := s.backend.addRequest("notes-app", s.app.URL+"/callback", "notes:read", "notes:write")
 			http.Redirect(w, r, "/login?req="+id, http.StatusFound)
+			return
+		}
+		if r.URL.Path == "/framable" {
+			// Not one of the pages: a control that may be framed.
+			fmt.Fprint(w, `<!doctype html><p id="inner">framable page</p>`)
 			return
 		}
 		pages.Handler().ServeHTTP(w, r)
@@ -152,8 +163,14 @@ func newBrowserSite(t *testing.T) *browserSite {
 	return s
 }
 
+// TestBrowserLoginConsentAppsRevoke drives the whole flow in Chromium
+// against the real authorization server over SQLite: sign in (after one
+// wrong password), consent, land on the app's callback with a code that
+// redeems for a token, see the app under connected apps, revoke it, and
+// find the token dead.
 func TestBrowserLoginConsentAppsRevoke(t *testing.T) {
-	site := newBrowserSite(t)
+	app := newAppServer(t)
+	site := newRealSiteFor(t, app.URL+"/callback", true)
 	ctx := newBrowser(t)
 	dir := artifactDir(t)
 
@@ -170,9 +187,10 @@ func TestBrowserLoginConsentAppsRevoke(t *testing.T) {
 		return s
 	}
 
-	// An app starts authorization; the browser lands on the sign-in page.
+	// The app sends the browser to the authorization endpoint, which sends
+	// it on to sign in.
 	must("open authorize", chromedp.Do(ctx,
-		chromedp.Navigate(site.gate.URL+"/authorize"),
+		chromedp.Navigate(site.http.URL+site.authorizePath("notes:read notes:write")),
 		chromedp.WaitVisible(chromedp.ID("username")),
 	))
 	if got := text(".client"); got != "Team Notes" {
@@ -180,7 +198,6 @@ func TestBrowserLoginConsentAppsRevoke(t *testing.T) {
 	}
 	screenshot(t, ctx, dir, "01-login.png")
 
-	// A wrong password first: an error, still on the sign-in page.
 	must("wrong password", chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.ID("username"), "alice"),
 		chromedp.SendKeys(chromedp.ID("password"), "wrong password"),
@@ -200,7 +217,7 @@ func TestBrowserLoginConsentAppsRevoke(t *testing.T) {
 	if got := text("#client-name"); got != "Team Notes" {
 		t.Errorf("consent names %q", got)
 	}
-	appHost := strings.TrimPrefix(site.app.URL, "http://")
+	appHost := strings.TrimPrefix(app.URL, "http://")
 	if got := text("#redirect-host"); got != appHost {
 		t.Errorf("consent shows redirect host %q, want %q", got, appHost)
 	}
@@ -217,21 +234,25 @@ func TestBrowserLoginConsentAppsRevoke(t *testing.T) {
 	))
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	must("location", err)
-	if !strings.HasPrefix(loc, site.app.URL+"/callback?code=") {
-		t.Errorf("landed on %q, want the app's callback with a code", loc)
+	if !strings.HasPrefix(loc, app.URL+"/callback?") {
+		t.Fatalf("landed on %q, want the app's callback", loc)
 	}
 	screenshot(t, ctx, dir, "04-redirect.png")
-	a, ok := site.backend.lastApproval()
-	if !ok || a.User.Subject != "alice" || !slices.Equal(a.Scopes, []string{"notes:read", "notes:write"}) {
-		t.Fatalf("approval %+v", a)
+	token := site.token(loc)
+	p, err := site.server.Verifier().Verify(t.Context(), token)
+	if err != nil || p.Subject != "alice" || !slices.Equal(p.Scopes, []string{"notes:read", "notes:write"}) {
+		t.Fatalf("token from the browser's code: %+v, %v", p, err)
 	}
 
 	must("open apps", chromedp.Do(ctx,
-		chromedp.Navigate(site.gate.URL+"/apps"),
+		chromedp.Navigate(site.http.URL+"/apps"),
 		chromedp.WaitVisible(chromedp.CSS("li.app")),
 	))
 	if got := text("li.app .client"); got != "Team Notes" {
 		t.Errorf("connected app %q", got)
+	}
+	if got := text("li.app .scopes"); !strings.Contains(got, "Create notes on your behalf") {
+		t.Errorf("connected app scopes %q", got)
 	}
 	screenshot(t, ctx, dir, "05-apps.png")
 
@@ -240,8 +261,8 @@ func TestBrowserLoginConsentAppsRevoke(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("no-apps")),
 	))
 	screenshot(t, ctx, dir, "06-revoked.png")
-	if got := site.grants.revocations(); len(got) != 1 || got[0] != "grant-"+a.ID {
-		t.Fatalf("revoked %q, want [grant-%s]", got, a.ID)
+	if _, err := site.server.Verifier().Verify(t.Context(), token); !errors.Is(err, mcpgate.ErrUnauthenticated) {
+		t.Fatalf("token after revoking in the browser: Verify = %v, want ErrUnauthenticated", err)
 	}
 }
 
@@ -300,7 +321,7 @@ func TestBrowserRefusesFraming(t *testing.T) {
 	}
 
 	// Control: a cross-origin page without frame-ancestors renders.
-	control := childFrame(site.gate.URL + "/login/style.css")
+	control := childFrame(site.gate.URL + "/framable")
 	if control.UnreachableURL != "" || !strings.HasPrefix(control.URL, site.gate.URL) {
 		t.Fatalf("control frame did not load: url %q unreachable %q", control.URL, control.UnreachableURL)
 	}

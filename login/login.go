@@ -219,8 +219,13 @@ func (p *Pages) Handler() http.Handler {
 	return p.cop.Handler(limitBody(mux))
 }
 
+// limitBody bounds posted forms. It also sets the page security headers
+// before routing, so that the mux's own 404 and 405 answers carry them too;
+// pages and the stylesheet then set their own.
 func limitBody(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setPageHeaders(w)
+		w.Header().Del("Content-Type")
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		}

@@ -35,6 +35,13 @@ const realVerifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789"
 
 func newRealSite(t *testing.T) *realSite {
 	t.Helper()
+	return newRealSiteFor(t, "http://127.0.0.1:43210/callback", false)
+}
+
+// newRealSiteFor is newRealSite for a client with redirectURI; secure sets
+// Secure, __Host- cookies (the production setting).
+func newRealSiteFor(t *testing.T, redirectURI string, secure bool) *realSite {
+	t.Helper()
 	db, err := sqlite.Open(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +61,7 @@ func newRealSite(t *testing.T) *realSite {
 	}
 	keys := authn.NewKeyVerifier(db, nil)
 	t.Cleanup(func() { keys.Close() })
-	pages, err := New(OAuthBackend(srv, db), db, srv.Grants(), keys, &Options{Issuer: srv.Issuer(), Logger: quiet})
+	pages, err := New(OAuthBackend(srv, db), db, srv.Grants(), keys, &Options{Issuer: srv.Issuer(), Logger: quiet, SecureCookies: secure})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,17 +75,16 @@ func newRealSite(t *testing.T) *realSite {
 	if err := db.CreateUser(t.Context(), &mcpgate.User{Name: "alice", Tenant: "acme", PasswordHash: ah}); err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := srv.AddClient(t.Context(), oauth.NewClient{Name: "Team Notes", RedirectURIs: []string{"http://127.0.0.1:43210/callback"}})
+	c, _, err := srv.AddClient(t.Context(), oauth.NewClient{Name: "Team Notes", RedirectURIs: []string{redirectURI}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &realSite{t: t, db: db, server: srv, http: hs, client: c}
 }
 
-// authorize starts an authorization request for scope and returns the
-// path the server sends the browser to.
-func (s *realSite) authorize(a *agent, scope string) string {
-	s.t.Helper()
+// authorizePath is the path of an authorization request for scope, as an
+// MCP client sends the browser to it.
+func (s *realSite) authorizePath(scope string) string {
 	h := sha256.Sum256([]byte(realVerifier))
 	v := url.Values{
 		"response_type":         {"code"},
@@ -90,7 +96,14 @@ func (s *realSite) authorize(a *agent, scope string) string {
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(h[:])},
 		"code_challenge_method": {"S256"},
 	}
-	res := a.get("/authorize?" + v.Encode())
+	return "/authorize?" + v.Encode()
+}
+
+// authorize starts an authorization request for scope and returns the
+// path the server sends the browser to.
+func (s *realSite) authorize(a *agent, scope string) string {
+	s.t.Helper()
+	res := a.get(s.authorizePath(scope))
 	if res.Status != http.StatusFound || !strings.HasPrefix(res.Header.Get("Location"), "/login?req=") {
 		s.t.Fatalf("authorize: %d to %q: %s", res.Status, res.Header.Get("Location"), res.Body)
 	}

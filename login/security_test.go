@@ -144,6 +144,8 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 		{"expired request", func() *response { return a.get("/consent?req=nope") }},
 		{"consent", func() *response { return a.get("/consent?req=" + req) }},
 		{"apps", func() *response { return a.get("/apps") }},
+		{"unknown path", func() *response { return anon.get("/login/nope") }},
+		{"wrong method", func() *response { return anon.get("/logout") }},
 		{"not found revoke", func() *response {
 			return a.post("/apps", url.Values{"csrf": {csrf(t, a.get("/apps"))}, "grant": {"nope"}})
 		}},
