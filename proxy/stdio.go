@@ -1,0 +1,395 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Command is a stdio MCP server program.
+type Command struct {
+	// Path is the program, looked up in PATH if it has no slash.
+	Path string
+	// Args are its arguments, without the program name.
+	Args []string
+	// Env is added to a minimal environment of PATH and HOME taken from
+	// mcpgate's own. Nothing else of mcpgate's environment (where its
+	// secrets live) reaches the child.
+	Env map[string]string
+	// Dir is the working directory; empty means mcpgate's.
+	Dir string
+}
+
+// Stdio modes.
+const (
+	// ModePerSession starts one child per MCP session and stops it when the
+	// session ends. Every MCP feature works as if the client spoke to the
+	// child directly.
+	ModePerSession = "per-session"
+	// ModeShared runs one child for all sessions, multiplexing them: request
+	// ids and progress tokens are rewritten so sessions cannot collide, the
+	// child is initialized once (later sessions get its cached initialize
+	// result), server-to-client requests go to the session that most
+	// recently sent a request, and other notifications go to every session.
+	ModeShared = "shared"
+)
+
+// StdioOptions configure NewStdio. The zero value is valid.
+type StdioOptions struct {
+	// Mode is ModePerSession (the default) or ModeShared.
+	Mode string
+	// Policy filters list results; nil means no filtering.
+	Policy Filter
+	// Logger receives the child's stderr, line by line, and its exits. The
+	// gateway passes a redacting logger. Nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// RestartBackoff is the wait before restarting a child that exited; it
+	// doubles with each exit in a row up to MaxRestartBackoff. Defaults:
+	// 100ms and 30s. A child that ran for a minute starts the series again.
+	RestartBackoff    time.Duration
+	MaxRestartBackoff time.Duration
+	// TerminateGrace is how long a child may take to exit after its stdin
+	// is closed, and again after SIGTERM, before SIGKILL. Default 5s.
+	TerminateGrace time.Duration
+	// SessionTTL ends sessions idle that long (and, in per-session mode,
+	// their child). Default 1 hour.
+	SessionTTL time.Duration
+	// MaxSessions bounds the open sessions; a new one beyond it is refused
+	// with 503. Default 256 in per-session mode (a process each), 10000
+	// in shared mode.
+	MaxSessions int
+}
+
+// Stdio is an http.Handler serving Streamable HTTP for a stdio MCP server.
+// Create it with NewStdio; Close stops every child.
+type Stdio struct {
+	spec   Command
+	opts   StdioOptions
+	logger *slog.Logger
+	front  *HTTP // session binding and list filtering, as for HTTP upstreams
+
+	mu       sync.Mutex
+	sessions map[string]*bridgeSession
+	shared   *child
+	closed   bool
+	stop     chan struct{}
+}
+
+// NewStdio returns a handler for the stdio server spec. No child starts
+// until the first session (per-session mode) or the first request (shared).
+func NewStdio(spec Command, opts *StdioOptions) (*Stdio, error) {
+	if spec.Path == "" {
+		return nil, errors.New("proxy: stdio command has no program")
+	}
+	if _, err := exec.LookPath(spec.Path); err != nil {
+		return nil, fmt.Errorf("proxy: stdio command: %w", err)
+	}
+	var o StdioOptions
+	if opts != nil {
+		o = *opts
+	}
+	switch o.Mode {
+	case "":
+		o.Mode = ModePerSession
+	case ModePerSession, ModeShared:
+	default:
+		return nil, fmt.Errorf("proxy: stdio mode %q: want %q or %q", o.Mode, ModePerSession, ModeShared)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RestartBackoff <= 0 {
+		o.RestartBackoff = 100 * time.Millisecond
+	}
+	if o.MaxRestartBackoff <= 0 {
+		o.MaxRestartBackoff = 30 * time.Second
+	}
+	if o.TerminateGrace <= 0 {
+		o.TerminateGrace = 5 * time.Second
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = time.Hour
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = 256
+		if o.Mode == ModeShared {
+			o.MaxSessions = 10000
+		}
+	}
+	s := &Stdio{
+		spec:     spec,
+		opts:     o,
+		logger:   o.Logger.With("upstream", spec.Path),
+		sessions: make(map[string]*bridgeSession),
+		stop:     make(chan struct{}),
+	}
+	front, err := NewHTTP("http://stdio.invalid/mcp", &Options{
+		Policy:      o.Policy,
+		Transport:   handlerTransport{http.HandlerFunc(s.serveBridge)},
+		Logger:      o.Logger,
+		Now:         o.Now,
+		SessionTTL:  o.SessionTTL,
+		MaxSessions: o.MaxSessions,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.front = front
+	go s.reapIdle()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Stdio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.front.ServeHTTP(w, r)
+}
+
+// Close ends every session and stops every child: stdin closed, then
+// SIGTERM, then SIGKILL, TerminateGrace apart. It waits for them to exit.
+func (s *Stdio) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.stop)
+	sessions := make([]*bridgeSession, 0, len(s.sessions))
+	for _, bs := range s.sessions {
+		sessions = append(sessions, bs)
+	}
+	shared := s.shared
+	s.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, bs := range sessions {
+		wg.Add(1)
+		go func() { defer wg.Done(); bs.close() }()
+	}
+	if shared != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); shared.close() }()
+	}
+	wg.Wait()
+	return nil
+}
+
+// serveBridge is Streamable HTTP served with the MCP SDK's server transport,
+// one per session, bridged to a child. It runs behind s.front.
+func (s *Stdio) serveBridge(w http.ResponseWriter, r *http.Request) {
+	sid := r.Header.Get("Mcp-Session-Id")
+	var bs *bridgeSession
+	if sid == "" {
+		if r.Method != http.MethodPost {
+			http.Error(w, "Bad Request: missing Mcp-Session-Id", http.StatusBadRequest)
+			return
+		}
+		var status int
+		bs, status = s.newSession()
+		if bs == nil {
+			writeError(w, status, requestIDOf(r), codeInternalError, "upstream unavailable")
+			return
+		}
+	} else {
+		s.mu.Lock()
+		bs = s.sessions[sid]
+		s.mu.Unlock()
+		if bs == nil {
+			writeError(w, http.StatusNotFound, nil, codeSessionNotFound, "session not found")
+			return
+		}
+	}
+	bs.touch(s.opts.Now())
+	switch r.Method {
+	case http.MethodGet, http.MethodPost:
+		bs.transport.ServeHTTP(w, r)
+	case http.MethodDelete:
+		bs.close()
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// requestIDOf returns the id of the JSON-RPC request in r's body, which is
+// a *bodyReader when r came from the front proxy.
+func requestIDOf(r *http.Request) []byte {
+	if br, ok := r.Body.(*bodyReader); ok && br.b.buf != nil {
+		return requestID(br.b.buf.Bytes())
+	}
+	return nil
+}
+
+// newSession starts a session and, in per-session mode, its child. On
+// failure it returns the HTTP status to answer with.
+func (s *Stdio) newSession() (*bridgeSession, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, http.StatusServiceUnavailable
+	}
+	if len(s.sessions) >= s.opts.MaxSessions {
+		s.logger.Warn("proxy: stdio session limit reached", "max", s.opts.MaxSessions)
+		return nil, http.StatusServiceUnavailable
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	bs := &bridgeSession{
+		id:        rand.Text(),
+		transport: nil,
+		cancel:    cancel,
+		ctx:       ctx,
+		stdio:     s,
+	}
+	bs.transport = &mcp.StreamableServerTransport{SessionID: bs.id}
+	conn, err := bs.transport.Connect(ctx)
+	if err != nil {
+		cancel()
+		s.logger.Error("proxy: stdio session", "err", err)
+		return nil, http.StatusInternalServerError
+	}
+	bs.conn = conn
+	if s.opts.Mode == ModeShared {
+		if s.shared == nil {
+			s.shared = newChild(s, true)
+		}
+		bs.child = s.shared
+	} else {
+		bs.child = newChild(s, false)
+	}
+	if err := bs.child.attach(bs); err != nil {
+		cancel()
+		conn.Close()
+		s.logger.Error("proxy: stdio child did not start", "err", err)
+		return nil, http.StatusBadGateway
+	}
+	s.sessions[bs.id] = bs
+	go bs.pump()
+	return bs, 0
+}
+
+// reapIdle ends sessions idle for longer than SessionTTL.
+func (s *Stdio) reapIdle() {
+	tick := time.NewTicker(min(s.opts.SessionTTL/4, time.Minute))
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		now := s.opts.Now()
+		s.mu.Lock()
+		var idle []*bridgeSession
+		for _, bs := range s.sessions {
+			if now.Sub(bs.lastUsed()) > s.opts.SessionTTL {
+				idle = append(idle, bs)
+			}
+		}
+		s.mu.Unlock()
+		for _, bs := range idle {
+			bs.close()
+		}
+	}
+}
+
+// bridgeSession is one client MCP session.
+type bridgeSession struct {
+	id        string
+	transport *mcp.StreamableServerTransport
+	conn      mcp.Connection // the client side, through the SDK transport
+	child     *child
+	stdio     *Stdio
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	mu     sync.Mutex
+	used   time.Time
+	closed bool
+}
+
+func (bs *bridgeSession) touch(now time.Time) {
+	bs.mu.Lock()
+	bs.used = now
+	bs.mu.Unlock()
+}
+
+func (bs *bridgeSession) lastUsed() time.Time {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	return bs.used
+}
+
+// pump forwards the client's messages to the child until the session ends.
+func (bs *bridgeSession) pump() {
+	for {
+		msg, err := bs.conn.Read(bs.ctx)
+		if err != nil {
+			bs.close()
+			return
+		}
+		bs.child.fromClient(bs, msg)
+	}
+}
+
+// write sends msg to the client.
+func (bs *bridgeSession) write(msg jsonrpc.Message) {
+	if err := bs.conn.Write(bs.ctx, msg); err != nil {
+		bs.stdio.logger.Debug("proxy: message to client dropped", "session", bs.id, "err", err)
+	}
+}
+
+// close ends the session, and its child in per-session mode.
+func (bs *bridgeSession) close() {
+	bs.mu.Lock()
+	if bs.closed {
+		bs.mu.Unlock()
+		return
+	}
+	bs.closed = true
+	bs.mu.Unlock()
+	s := bs.stdio
+	s.mu.Lock()
+	delete(s.sessions, bs.id)
+	s.mu.Unlock()
+	bs.cancel()
+	bs.conn.Close()
+	bs.child.detach(bs)
+}
+
+// env is the child's environment: PATH and HOME from ours, then spec.Env.
+func (c Command) env() []string {
+	env := make([]string, 0, len(c.Env)+2)
+	for _, k := range []string{"PATH", "HOME"} {
+		if v, ok := os.LookupEnv(k); ok {
+			if _, override := c.Env[k]; !override {
+				env = append(env, k+"="+v)
+			}
+		}
+	}
+	keys := make([]string, 0, len(c.Env))
+	for k := range c.Env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+c.Env[k])
+	}
+	return env
+}
