@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,63 @@ func RunOAuth(t *testing.T, open func(t *testing.T) mcpgate.OAuthStore) {
 	t.Run("Grants", func(t *testing.T) { testGrants(t, open(t)) })
 	t.Run("RefreshTokens", func(t *testing.T) { testRefreshTokens(t, open(t)) })
 	t.Run("SigningKeys", func(t *testing.T) { testSigningKeys(t, open(t)) })
+	t.Run("SingleUse", func(t *testing.T) { testSingleUse(t, open(t)) })
+}
+
+// testSingleUse redeems one code and uses one refresh token from many
+// goroutines at once: exactly one may win each.
+func testSingleUse(t *testing.T, s mcpgate.OAuthStore) {
+	ctx := t.Context()
+	r := &mcpgate.AuthRequest{ID: "r", ClientID: "c", RedirectURI: "https://c/cb", CodeChallenge: "x", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}
+	if err := s.CreateAuthRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r.Subject, r.CodeHash = "alice", digest("code")
+	if err := s.ApproveAuthRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRefreshToken(ctx, &mcpgate.RefreshToken{Hash: digest("rt"), Family: "f", ClientID: "c", Subject: "alice", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	var (
+		wg                 sync.WaitGroup
+		mu                 sync.Mutex
+		codeWins, rtWins   int
+		codeOther, rtOther []error
+	)
+	for range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, err := s.RedeemCode(ctx, digest("code"), base)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				codeWins++
+			} else if !errors.Is(err, mcpgate.ErrConflict) {
+				codeOther = append(codeOther, err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			_, err := s.UseRefreshToken(ctx, digest("rt"), base)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				rtWins++
+			} else if !errors.Is(err, mcpgate.ErrConflict) {
+				rtOther = append(rtOther, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if codeWins != 1 || len(codeOther) > 0 {
+		t.Errorf("RedeemCode: %d winners (want 1), other errors %v", codeWins, codeOther)
+	}
+	if rtWins != 1 || len(rtOther) > 0 {
+		t.Errorf("UseRefreshToken: %d winners (want 1), other errors %v", rtWins, rtOther)
+	}
 }
 
 func digest(s string) []byte {
