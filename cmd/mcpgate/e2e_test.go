@@ -131,8 +131,14 @@ var listenRe = regexp.MustCompile(`mcpgate serving MCP at (\S+)`)
 
 func startServer(t *testing.T, data string, args ...string) *server {
 	t.Helper()
+	return startServerEnv(t, data, nil, args...)
+}
+
+// startServerEnv starts `mcpgate serve` with extra environment variables.
+func startServerEnv(t *testing.T, data string, extraEnv []string, args ...string) *server {
+	t.Helper()
 	cmd := exec.Command(binPath, append([]string{"--data", data, "--listen", "127.0.0.1:0", "serve"}, args...)...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), extraEnv...)
 	s := &server{cmd: cmd, logs: &syncBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = s.logs
 	stdout, err := cmd.StdoutPipe()

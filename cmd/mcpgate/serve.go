@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mcpgate/mcpgate/authz"
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/proxy"
 )
@@ -134,18 +135,38 @@ func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger) ([]gateway.Upstrea
 		}
 		var h http.Handler
 		if u.URL != "" {
-			p, err := proxy.NewHTTP(u.URL, &proxy.Options{Policy: u.Policy, Logger: logger.With("upstream", u.Name)})
+			p, err := proxy.NewHTTP(u.URL, &proxy.Options{Policy: filterOf(u.Policy), Logger: logger.With("upstream", u.Name)})
 			if err != nil {
 				closeAll()
 				return nil, nil, usagef("upstream %q: %v", u.Name, err)
 			}
 			h = p
 		} else {
-			return nil, nil, fmt.Errorf("stdio pending")
+			mode := proxy.ModePerSession
+			if u.Mode == "shared" {
+				mode = proxy.ModeShared
+			}
+			s, err := proxy.NewStdio(proxy.Command{Path: u.Command[0], Args: u.Command[1:], Env: u.Env, Dir: u.Dir},
+				&proxy.StdioOptions{Mode: mode, Policy: filterOf(u.Policy), Logger: logger.With("upstream", u.Name)})
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("upstream %q: %w", u.Name, err)
+			}
+			closers = append(closers, s.Close)
+			h = s
 		}
 		ups = append(ups, gateway.Upstream{Name: u.Name, Path: path, Handler: h, Policy: u.Policy})
 	}
 	return ups, closeAll, nil
+}
+
+// filterOf keeps a nil policy a nil interface, so the proxy skips
+// filtering instead of calling a nil policy on every list.
+func filterOf(p *authz.Policy) proxy.Filter {
+	if p == nil {
+		return nil
+	}
+	return p
 }
 
 // closeStreamsOnDrain ends long-lived GET event streams when shutdown
