@@ -36,9 +36,10 @@ const (
 var ErrBlockedAddress = errors.New("oauth: address not allowed for client metadata")
 
 type cimdResolver struct {
-	client        *http.Client
-	allowLoopback bool
-	now           func() time.Time
+	client         *http.Client
+	allowLoopback  bool
+	privateSchemes []string
+	now            func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]cimdEntry
@@ -50,7 +51,7 @@ type cimdEntry struct {
 }
 
 func newCIMDResolver(o Options) *cimdResolver {
-	r := &cimdResolver{allowLoopback: o.AllowLoopbackCIMD, now: o.Now, cache: map[string]cimdEntry{}}
+	r := &cimdResolver{allowLoopback: o.AllowLoopbackCIMD, privateSchemes: o.PrivateUseSchemes, now: o.Now, cache: map[string]cimdEntry{}}
 	r.client = o.CIMDClient
 	if r.client == nil {
 		r.client = newSafeHTTPClient(o.AllowLoopbackCIMD)
@@ -225,7 +226,7 @@ func (r *cimdResolver) fetch(ctx context.Context, id string) (*mcpgate.Client, t
 	if len(body) > cimdMaxBytes {
 		return nil, 0, errors.New("oauth: client metadata document too large")
 	}
-	c, err := parseCIMD(id, body)
+	c, err := parseCIMD(id, body, r.privateSchemes)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -234,7 +235,7 @@ func (r *cimdResolver) fetch(ctx context.Context, id string) (*mcpgate.Client, t
 }
 
 // parseCIMD validates a metadata document fetched from id.
-func parseCIMD(id string, body []byte) (*mcpgate.Client, error) {
+func parseCIMD(id string, body []byte, privateSchemes []string) (*mcpgate.Client, error) {
 	var md ClientMetadata
 	if err := json.Unmarshal(body, &md); err != nil {
 		return nil, errors.New("oauth: client metadata is not a JSON object")
@@ -254,7 +255,7 @@ func parseCIMD(id string, body []byte) (*mcpgate.Client, error) {
 		return nil, errors.New("oauth: client metadata has no redirect_uris")
 	}
 	for _, u := range md.RedirectURIs {
-		if err := validRedirectURI(u); err != nil {
+		if err := validRedirectURI(u, privateSchemes); err != nil {
 			return nil, fmt.Errorf("oauth: client metadata redirect_uri %q: %v", u, err)
 		}
 	}

@@ -203,7 +203,7 @@ func FuzzParseCIMD(f *testing.F) {
 	f.Add("https://a.example/c.json", []byte(`{"client_id":1}`))
 	f.Add("https://a.example/c.json", []byte(`[]`))
 	f.Fuzz(func(t *testing.T, id string, body []byte) {
-		c, err := parseCIMD(id, body)
+		c, err := parseCIMD(id, body, []string{"cursor"})
 		if err != nil {
 			return
 		}
@@ -211,7 +211,7 @@ func FuzzParseCIMD(f *testing.F) {
 			t.Fatalf("accepted %+v", c)
 		}
 		for _, u := range c.RedirectURIs {
-			if validRedirectURI(u) != nil {
+			if validRedirectURI(u, []string{"cursor"}) != nil {
 				t.Fatalf("accepted redirect %q", u)
 			}
 		}

@@ -147,8 +147,10 @@ func (s *Server) loginURL(id string) string {
 }
 
 // validRedirectURI reports whether u may be registered as a redirect URI:
-// https, or http on a loopback host (RFC 8252 §7.3); absolute, no fragment.
-func validRedirectURI(u string) error {
+// https; http on a loopback host (RFC 8252 §7.3); or one of the configured
+// private-use schemes of native apps (RFC 8252 §7.1), such as cursor://.
+// It must be absolute, without fragment or user information.
+func validRedirectURI(u string, privateSchemes []string) error {
 	p, err := url.Parse(u)
 	if err != nil {
 		return errors.New("not a URL")
@@ -159,19 +161,18 @@ func validRedirectURI(u string) error {
 	if p.User != nil {
 		return errors.New("must not contain user information")
 	}
-	if p.Host == "" {
-		return errors.New("must be absolute")
-	}
-	switch p.Scheme {
-	case "https":
+	switch {
+	case p.Scheme == "https" && p.Host != "":
 		return nil
-	case "http":
+	case p.Scheme == "http" && p.Host != "":
 		if isLoopbackHost(p.Hostname()) {
 			return nil
 		}
 		return errors.New("http is allowed only for loopback hosts")
+	case p.Scheme != "" && p.Scheme != "http" && p.Scheme != "https" && slices.Contains(privateSchemes, p.Scheme) && (p.Host != "" || p.Path != ""):
+		return nil
 	}
-	return errors.New("scheme must be https, or http for loopback hosts")
+	return errors.New("must be https, http on a loopback host, or an allowed native app scheme")
 }
 
 func isLoopbackHost(h string) bool {

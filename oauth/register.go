@@ -179,7 +179,7 @@ func (s *Server) AddClient(ctx context.Context, nc NewClient) (*mcpgate.Client, 
 		return nil, "", &registrationError{Code: "invalid_redirect_uri", Description: "redirect_uris are required"}
 	}
 	for _, u := range nc.RedirectURIs {
-		if err := validRedirectURI(u); err != nil {
+		if err := validRedirectURI(u, s.opts.PrivateUseSchemes); err != nil {
 			return nil, "", &registrationError{Code: "invalid_redirect_uri", Description: fmt.Sprintf("%q: %v", u, err)}
 		}
 	}

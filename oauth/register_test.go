@@ -41,9 +41,26 @@ func TestRegister(t *testing.T) {
 		t.Errorf("confidential registration: %d %v", st, m)
 	}
 
+	// Cursor registers a private-use scheme (RFC 8252 §7.1), allowed by
+	// default and matched exactly.
+	cursor := "cursor://anysphere.cursor-retrieval/oauth/user-mcpgate/callback"
+	st, m = e.register(`{"client_name":"Cursor","redirect_uris":["`+cursor+`"]}`, "")
+	if st != http.StatusCreated {
+		t.Fatalf("Cursor registration: %d %v", st, m)
+	}
+	cc, _ := e.store.Client(t.Context(), m["client_id"].(string))
+	e.login(authorizeParams(cc))
+	v := authorizeParams(cc)
+	v.Set("redirect_uri", cursor+"x")
+	if resp := e.authorize(v); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("private-use redirect differing by a character: %d, want 400", resp.StatusCode)
+	}
+
 	for name, tc := range map[string]struct{ body, want string }{
 		"http non-loopback":  {`{"redirect_uris":["http://app.example.com/cb"]}`, "invalid_redirect_uri"},
 		"custom scheme":      {`{"redirect_uris":["myapp://cb"]}`, "invalid_redirect_uri"},
+		"file scheme":        {`{"redirect_uris":["file:///etc/passwd"]}`, "invalid_redirect_uri"},
+		"data scheme":        {`{"redirect_uris":["data:text/html,x"]}`, "invalid_redirect_uri"},
 		"fragment":           {`{"redirect_uris":["https://app.example.com/cb#x"]}`, "invalid_redirect_uri"},
 		"relative":           {`{"redirect_uris":["/cb"]}`, "invalid_redirect_uri"},
 		"no redirect":        {`{"redirect_uris":[]}`, "invalid_redirect_uri"},
@@ -109,5 +126,17 @@ func TestRegisterDisabled(t *testing.T) {
 	}
 	if e.srv.Metadata().RegistrationEndpoint != "" {
 		t.Error("metadata advertises a disabled registration endpoint")
+	}
+}
+
+func TestPrivateUseSchemes(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.PrivateUseSchemes = []string{} })
+	if st, _ := e.register(`{"redirect_uris":["cursor://anysphere.cursor-retrieval/cb"]}`, ""); st != http.StatusBadRequest {
+		t.Errorf("private-use scheme with none allowed: %d, want 400", st)
+	}
+	for _, bad := range []string{"javascript", "HTTP", "data", "file"} {
+		if _, err := New(e.store, &Options{Resource: e.srv.Resource(), PrivateUseSchemes: []string{bad}}); err == nil {
+			t.Errorf("PrivateUseSchemes %q accepted", bad)
+		}
 	}
 }

@@ -75,6 +75,12 @@ type Options struct {
 	// DisableRegistration turns /register off.
 	DisableRegistration bool
 
+	// PrivateUseSchemes are the URI schemes of native apps accepted in
+	// redirect URIs besides https and loopback http (RFC 8252 §7.1).
+	// nil means ["cursor"], the scheme Cursor registers; an empty non-nil
+	// slice allows none.
+	PrivateUseSchemes []string
+
 	// DisableCIMD turns Client ID Metadata Documents off.
 	DisableCIMD bool
 	// AllowLoopbackCIMD lets CIMD fetch http://127.0.0.1 documents. For tests.
@@ -129,6 +135,15 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if d.LoginURL == "" {
 		d.LoginURL = issuerPath(d.Issuer) + "/login"
+	}
+	if d.PrivateUseSchemes == nil {
+		d.PrivateUseSchemes = []string{"cursor"}
+	}
+	for _, sc := range d.PrivateUseSchemes {
+		switch strings.ToLower(sc) {
+		case "http", "https", "javascript", "data", "file", "vbscript", "about", "blob", "ftp", "ws", "wss":
+			return d, fmt.Errorf("oauth: %q cannot be a private-use redirect scheme", sc)
+		}
 	}
 	if d.RegistrationsPerMinute == 0 {
 		d.RegistrationsPerMinute = 10
