@@ -86,7 +86,11 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, &registrationError{Code: "server_error"})
 		return
 	}
-	writeJSON(w, http.StatusCreated, s.clientMetadata(c, secret))
+	md2 := s.clientMetadata(c, secret)
+	if secret != "" && md.TokenEndpointAuthMethod != "" {
+		md2.TokenEndpointAuthMethod = md.TokenEndpointAuthMethod // both are accepted; echo the one asked for
+	}
+	writeJSON(w, http.StatusCreated, md2)
 }
 
 // register validates md and stores the client it describes.

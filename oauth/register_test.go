@@ -36,9 +36,11 @@ func TestRegister(t *testing.T) {
 	}
 	e.login(authorizeParams(c)) // the new client can start a flow
 
-	st, m = e.register(`{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"client_secret_basic"}`, "")
-	if st != http.StatusCreated || m["client_secret"] == nil || m["token_endpoint_auth_method"] != "client_secret_basic" {
-		t.Errorf("confidential registration: %d %v", st, m)
+	for _, method := range []string{"client_secret_basic", "client_secret_post"} {
+		st, m = e.register(`{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"`+method+`"}`, "")
+		if st != http.StatusCreated || m["client_secret"] == nil || m["token_endpoint_auth_method"] != method || m["client_secret_expires_at"] != float64(0) {
+			t.Errorf("confidential registration (%s): %d %v", method, st, m)
+		}
 	}
 
 	// Cursor registers a private-use scheme (RFC 8252 §7.1), allowed by
