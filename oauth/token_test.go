@@ -275,3 +275,43 @@ func TestIntrospection(t *testing.T) {
 		t.Errorf("refresh token of another client is active: %v", m)
 	}
 }
+
+// TestConfidentialCodeFlow: a confidential client must authenticate at the
+// token endpoint, with either method, on every grant.
+func TestConfidentialCodeFlow(t *testing.T) {
+	e := newEnv(t, nil)
+	c, secret, err := e.srv.AddClient(t.Context(), NewClient{Name: "web", RedirectURIs: []string{"https://app.example.com/cb"}, Confidential: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := func(code string) url.Values {
+		return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURIs[0]}, "code_verifier": {testVerifier}}
+	}
+	// No secret, wrong secret: refused, and the code is not burnt by a
+	// request that failed client authentication.
+	code := e.code(authorizeParams(c))
+	f := form(code)
+	f.Set("client_id", c.ID)
+	if r := e.post(PathToken, f, "", ""); r.Error != "invalid_client" || r.status != http.StatusUnauthorized {
+		t.Errorf("no secret: %d %q", r.status, r.Error)
+	}
+	if r := e.post(PathToken, form(code), c.ID, secret+"x"); r.Error != "invalid_client" {
+		t.Errorf("wrong secret: %q", r.Error)
+	}
+	basic := e.post(PathToken, form(code), c.ID, secret)
+	if basic.AccessToken == "" {
+		t.Fatalf("client_secret_basic: %s %s", basic.Error, basic.Description)
+	}
+	f = form(e.code(authorizeParams(c)))
+	f.Set("client_id", c.ID)
+	f.Set("client_secret", secret)
+	if post := e.post(PathToken, f, "", ""); post.AccessToken == "" {
+		t.Errorf("client_secret_post: %s", post.Error)
+	}
+	if r := e.refresh(c, basic.RefreshToken); r.Error != "invalid_client" {
+		t.Errorf("refresh without the secret: %q", r.Error)
+	}
+	if r := e.post(PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {basic.RefreshToken}}, c.ID, secret); r.AccessToken == "" {
+		t.Errorf("refresh with the secret: %s", r.Error)
+	}
+}
