@@ -147,9 +147,7 @@ func TestConsentDisabledUser(t *testing.T) {
 	a := e.agent()
 	wantRedirect(t, a.login(req, "alice", alicePassword), "/consent?req="+req)
 	page := a.get("/consent?req=" + req)
-	u, _ := e.users.User(t.Context(), "alice")
-	u.DisabledAt = e.clock.Now()
-	e.users.users["alice"] = u
+	e.users.disable("alice", e.clock.Now())
 	res := a.post("/consent", url.Values{"csrf": {csrf(t, page)}, "req": {req}, "action": {"approve"}, "scope": {"notes:read"}})
 	wantRedirect(t, res, "/login?req="+req)
 	if _, ok := e.backend.lastApproval(); ok {

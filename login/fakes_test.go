@@ -166,6 +166,12 @@ func (s *fakeUsers) CreateUser(_ context.Context, u *mcpgate.User) error {
 	return nil
 }
 
+func (s *fakeUsers) disable(name string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[name].DisabledAt = at
+}
+
 func (s *fakeUsers) User(_ context.Context, name string) (*mcpgate.User, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -30,7 +30,7 @@ var (
 	testToken  = "eyJhbGciOiJFUzI1NiJ9.token.sig"
 )
 
-func testHashes(t *testing.T) (string, string) {
+func testHashes(t testing.TB) (string, string) {
 	t.Helper()
 	hashOnce.Do(func() {
 		aliceHash, hashErr = HashPassword(alicePassword)

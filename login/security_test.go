@@ -1,9 +1,11 @@
 package login
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -276,4 +278,76 @@ func TestSessionStoreBounded(t *testing.T) {
 	if st.get(ids[2], now) == nil {
 		t.Error("newest session lost")
 	}
+}
+
+// TestNoSecretsLogged signs in and fails to, with passwords and keys, and
+// checks that none of them, nor a session id or CSRF token, reaches the log.
+func TestNoSecretsLogged(t *testing.T) {
+	var logs lockedBuffer
+	e := newEnv(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})) })
+	e.grants.add(&mcpgate.Grant{ID: "g1", Subject: "alice", ClientID: "cli-app"})
+	req := e.backend.addRequest("cli-app", appRedirect, "notes:read")
+	a := e.agent()
+	a.login(req, "alice", "hunter2-wrong-password")
+	a.loginKey(req, testAPIKey+"x")
+	a.loginKey(req, testToken)
+	k := e.agent()
+	wantRedirect(t, k.loginKey("", testAPIKey), "/apps")
+	wantRedirect(t, a.login(req, "alice", alicePassword), "/consent?req="+req)
+	consent := a.get("/consent?req=" + req)
+	a.post("/consent", url.Values{"csrf": {csrf(t, consent)}, "req": {req}, "action": {"approve"}, "scope": {"notes:read"}})
+	apps := a.get("/apps")
+	a.post("/apps", url.Values{"csrf": {csrf(t, apps)}, "grant": {"g1"}})
+
+	out := logs.String()
+	if !strings.Contains(out, "signed in") || !strings.Contains(out, "sign-in failed") || !strings.Contains(out, "grant revoked") {
+		t.Fatalf("expected events missing from the log:\n%s", out)
+	}
+	for _, secret := range []string{"hunter2-wrong-password", alicePassword, testAPIKey, testToken,
+		a.cookies["mcpgate-session"], k.cookies["mcpgate-session"], csrf(t, apps)} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log contains secret %.12q…:\n%s", secret, out)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// FuzzRedirectSource checks that whatever a redirect URI holds, what goes
+// into the Content-Security-Policy header is one source expression: no
+// separator, space, quote or control character that could add directives.
+func FuzzRedirectSource(f *testing.F) {
+	for _, s := range []string{"https://app.example.com/cb", "http://127.0.0.1:33418/cb", "cursor://x/y",
+		"https://a;b", "https://a b", "http://[::1]:80/", "a'b:/x", "HTTPS://X\x00/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		src := redirectSource(uri)
+		if strings.ContainsAny(src, ";, '\"\t\r\n\x00") {
+			t.Fatalf("redirectSource(%q) = %q", uri, src)
+		}
+		for _, c := range src {
+			if c < 0x21 || c > 0x7e {
+				t.Fatalf("redirectSource(%q) = %q: non-printable byte", uri, src)
+			}
+		}
+		if src != "" && !strings.HasSuffix(src, ":") && !strings.Contains(src, "://") {
+			t.Fatalf("redirectSource(%q) = %q: neither a scheme nor an origin", uri, src)
+		}
+	})
 }
