@@ -284,7 +284,9 @@ func TestSessionStoreBounded(t *testing.T) {
 // checks that none of them, nor a session id or CSRF token, reaches the log.
 func TestNoSecretsLogged(t *testing.T) {
 	var logs lockedBuffer
-	e := newEnv(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})) })
+	e := newEnv(t, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	e.grants.add(&mcpgate.Grant{ID: "g1", Subject: "alice", ClientID: "cli-app"})
 	req := e.backend.addRequest("cli-app", appRedirect, "notes:read")
 	a := e.agent()
