@@ -339,12 +339,18 @@ func (db *DB) revokeGrant(ctx context.Context, subject *string, id string, at ti
 	return nil
 }
 
-// CreateRefreshToken stores t.
+// CreateRefreshToken stores t, and deletes tokens that expired more than
+// a day ago.
 func (db *DB) CreateRefreshToken(ctx context.Context, t *mcpgate.RefreshToken) error {
 	if len(t.Hash) != 32 {
 		return errors.New("postgres: create refresh token: hash must be 32 bytes")
 	}
 	t.CreatedAt = nowIfZero(t.CreatedAt)
+	// Tokens a day past expiry can no longer be presented, not even as a
+	// reuse worth detecting.
+	if _, err := db.pool.Exec(ctx, "DELETE FROM oauth_refresh_tokens WHERE expires_at < $1", t.CreatedAt.Add(-24*time.Hour)); err != nil {
+		return fmt.Errorf("postgres: create refresh token: %w", err)
+	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO oauth_refresh_tokens
 		(hash, family, grant_id, client_id, subject, tenant, scopes, resource, created_at, expires_at, used_at, revoked_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,

@@ -398,20 +398,29 @@ func (db *DB) revokeGrant(ctx context.Context, subject *string, id string, at ti
 	return nil
 }
 
-// CreateRefreshToken stores t.
+// CreateRefreshToken stores t, and deletes tokens that expired more than
+// a day ago.
 func (db *DB) CreateRefreshToken(ctx context.Context, t *mcpgate.RefreshToken) error {
 	if len(t.Hash) != 32 {
 		return errors.New("sqlite: create refresh token: hash must be 32 bytes")
 	}
 	t.CreatedAt = nowIfZero(t.CreatedAt)
-	_, err := db.db.ExecContext(ctx, `INSERT INTO oauth_refresh_tokens
-		(hash, family, grant_id, client_id, subject, tenant, scopes, resource, created_at, expires_at, used_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.Family, t.GrantID, t.ClientID, t.Subject, t.Tenant, encodeList(t.Scopes), t.Resource,
-		micro(t.CreatedAt), micro(t.ExpiresAt), micros(t.UsedAt), micros(t.RevokedAt))
-	if isConflict(err) {
-		return fmt.Errorf("sqlite: create refresh token: %w", mcpgate.ErrConflict)
-	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		// Tokens a day past expiry can no longer be presented, not even
+		// as a reuse worth detecting.
+		if _, err := tx.ExecContext(ctx, "DELETE FROM oauth_refresh_tokens WHERE expires_at < ?", micro(t.CreatedAt.Add(-24*time.Hour))); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_refresh_tokens
+			(hash, family, grant_id, client_id, subject, tenant, scopes, resource, created_at, expires_at, used_at, revoked_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.Hash, t.Family, t.GrantID, t.ClientID, t.Subject, t.Tenant, encodeList(t.Scopes), t.Resource,
+			micro(t.CreatedAt), micro(t.ExpiresAt), micros(t.UsedAt), micros(t.RevokedAt))
+		if isConflict(err) {
+			return mcpgate.ErrConflict
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create refresh token: %w", err)
 	}

@@ -292,6 +292,18 @@ func testRefreshTokens(t *testing.T, s mcpgate.OAuthStore) {
 	if got, _ := s.RefreshTokenByHash(ctx, digest("b")); got == nil || got.RevokedAt.IsZero() {
 		t.Error("token of a revoked family not revoked")
 	}
+	// Creating a token clears those a day past expiry.
+	late := *rt
+	late.Hash, late.CreatedAt, late.ExpiresAt = digest("late"), base.Add(49*time.Hour), base.Add(50*time.Hour)
+	if err := s.CreateRefreshToken(ctx, &late); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RefreshTokenByHash(ctx, digest("a")); !errors.Is(err, mcpgate.ErrNotFound) {
+		t.Errorf("token expired two days ago still stored: %v", err)
+	}
+	if _, err := s.RefreshTokenByHash(ctx, digest("late")); err != nil {
+		t.Errorf("new token: %v", err)
+	}
 	if err := s.RevokeAccessToken(ctx, "jti-1", base); err != nil {
 		t.Fatal(err)
 	}
