@@ -216,13 +216,13 @@ func (p *Pages) Handler() http.Handler {
 	mux.HandleFunc("POST /apps", p.postApps)
 	mux.HandleFunc("POST /logout", p.postLogout)
 	mux.HandleFunc("GET /login/style.css", serveCSS)
-	return p.cop.Handler(limitBody(mux))
+	return p.cop.Handler(withPageDefaults(mux))
 }
 
-// limitBody bounds posted forms. It also sets the page security headers
-// before routing, so that the mux's own 404 and 405 answers carry them too;
-// pages and the stylesheet then set their own.
-func limitBody(h http.Handler) http.Handler {
+// withPageDefaults sets the page security headers before routing, so that
+// the mux's own 404 and 405 answers carry them too (pages and the
+// stylesheet then set their own), and bounds posted forms.
+func withPageDefaults(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setPageHeaders(w)
 		w.Header().Del("Content-Type")
