@@ -1,0 +1,198 @@
+package proxy
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/authz"
+)
+
+var (
+	onlySimple = &authz.Policy{
+		Tools:   []authz.Rule{{Match: "simple", Scopes: []string{"basic"}}},
+		Default: []string{"admin"},
+	}
+	basicUser = &mcpgate.Principal{Subject: "u", Scopes: []string{"basic"}}
+)
+
+func sseThrough(t testing.TB, in string, f *listFilter) (string, error) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	err := copySSE(rec, http.NewResponseController(rec), strings.NewReader(in), f, 1<<20)
+	return rec.Body.String(), err
+}
+
+func TestCopySSEFiltersOnlyListResponses(t *testing.T) {
+	list := `{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"simple","inputSchema":{"type":"object"}},{"name":"secret","inputSchema":{"type":"object"}}]}}`
+	f := &listFilter{policy: onlySimple, pr: basicUser, calls: []listCall{{id: idKey([]byte("3")), method: "tools/list"}}}
+	tests := []struct {
+		name     string
+		in       string
+		same     bool   // output must equal input byte for byte
+		contains string // else: output must contain this
+		lacks    string // and not this
+	}{
+		{"progress passes as is", "event: message\nid: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}\n\n", true, "", ""},
+		{"other id passes as is", "data: " + strings.Replace(list, `"id":3`, `"id":4`, 1) + "\n\n", true, "", ""},
+		{"list answer is filtered", "event: message\nid: 7\ndata: " + list + "\n\n", false, `"simple"`, `"secret"`},
+		{"CRLF lines", "id: 7\r\ndata: " + list + "\r\n\r\n", false, "id: 7\r\n", `"secret"`},
+		{"string id of same value is a different id", "data: " + strings.Replace(list, `"id":3`, `"id":"3"`, 1) + "\n\n", true, "", ""},
+		{"float spelling of the id", "data: " + strings.Replace(list, `"id":3`, `"id":3.0`, 1) + "\n\n", false, `"simple"`, `"secret"`},
+		{"comment and retry kept", ": keepalive\nretry: 100\n\n", true, "", ""},
+		{"unterminated event", "data: partial", true, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := sseThrough(t, tc.in, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.same {
+				if got != tc.in {
+					t.Errorf("got %q, want the input unchanged", got)
+				}
+				return
+			}
+			if !strings.Contains(got, tc.contains) || strings.Contains(got, tc.lacks) {
+				t.Errorf("got %q, want %q and not %q", got, tc.contains, tc.lacks)
+			}
+			if !strings.HasSuffix(got, "\n\n") {
+				t.Errorf("got %q: event not terminated", got)
+			}
+		})
+	}
+}
+
+func TestCopySSEEventTooLarge(t *testing.T) {
+	f := &listFilter{policy: onlySimple, pr: basicUser, calls: []listCall{{id: "n1", method: "tools/list"}}}
+	rec := httptest.NewRecorder()
+	in := "data: " + strings.Repeat("x", 5000) + "\n\n"
+	err := copySSE(rec, http.NewResponseController(rec), strings.NewReader(in), f, 1024)
+	if err != errEventTooLarge {
+		t.Errorf("err = %v, want errEventTooLarge", err)
+	}
+}
+
+// FuzzCopySSE checks that any stream passes through without a panic, and
+// byte for byte when no event holds a result.
+func FuzzCopySSE(f *testing.F) {
+	f.Add("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"secret\"}]}}\n\n")
+	f.Add("data: a\ndata: b\n\nid: 2\r\ndata: {}\r\n\r\n")
+	f.Add(": c\nretry: 5\n\ndata:[1,{\"id\":1,\"result\":{}}]\n\n")
+	f.Add("data: {\"id\":1,\"result\":{\"tools\":7}}\n\n")
+	filter := &listFilter{policy: onlySimple, pr: basicUser, calls: []listCall{{id: "n1", method: "tools/list"}}}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := sseThrough(t, in, filter)
+		if err == nil && !strings.Contains(in, `"result"`) && got != in {
+			t.Errorf("stream without results changed:\nin  %q\nout %q", in, got)
+		}
+		if err == nil && strings.Contains(got, `"secret"`) && !strings.Contains(in, `"secret"`) {
+			t.Errorf("filter invented content: %q", got)
+		}
+	})
+}
+
+func TestSessions(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := newSessions(time.Hour, 2)
+	s.bind("a", "alice", t0)
+	tests := []struct {
+		name  string
+		id    string
+		owner string
+		at    time.Time
+		want  bool
+	}{
+		{"owner", "a", "alice", t0.Add(time.Minute), true},
+		{"other principal", "a", "bob", t0.Add(time.Minute), false},
+		{"empty principal", "a", "", t0.Add(time.Minute), false},
+		{"unknown", "b", "alice", t0, false},
+		{"still fresh after use", "a", "alice", t0.Add(time.Minute + 59*time.Minute), true},
+		{"expired", "a", "alice", t0.Add(3 * time.Hour), false},
+		{"gone once expired", "a", "alice", t0.Add(3 * time.Hour), false},
+	}
+	for _, tc := range tests {
+		if _, got := s.use(tc.id, tc.owner, tc.at, nil); got != tc.want {
+			t.Errorf("%s: use(%q, %q) = %v, want %v", tc.name, tc.id, tc.owner, got, tc.want)
+		}
+	}
+
+	// Full: the least recently used session is forgotten.
+	s = newSessions(time.Hour, 2)
+	s.bind("x", "o", t0)
+	s.bind("y", "o", t0.Add(time.Second))
+	s.use("x", "o", t0.Add(2*time.Second), nil)
+	s.bind("z", "o", t0.Add(3*time.Second))
+	if _, ok := s.use("y", "o", t0.Add(4*time.Second), nil); ok {
+		t.Error("least recently used session survived eviction")
+	}
+	for _, id := range []string{"x", "z"} {
+		if _, ok := s.use(id, "o", t0.Add(4*time.Second), nil); !ok {
+			t.Errorf("session %s evicted", id)
+		}
+	}
+}
+
+func TestListCallsAreRememberedPerSession(t *testing.T) {
+	t0 := time.Now()
+	s := newSessions(time.Hour, 10)
+	s.bind("a", "o", t0)
+	for i := range maxListCalls + 10 {
+		s.use("a", "o", t0, []listCall{{id: idKey([]byte(strings.Repeat("1", 1+i%5))), method: "tools/list"}})
+	}
+	calls, _ := s.use("a", "o", t0, nil)
+	if len(calls) != maxListCalls {
+		t.Errorf("%d list calls remembered, want %d", len(calls), maxListCalls)
+	}
+}
+
+func TestIDKey(t *testing.T) {
+	tests := []struct{ a, b string }{
+		{`1`, `1.0`},
+		{`1`, ` 1 `},
+		{`"x"`, `"\u0078"`},
+		{`100`, `1e2`},
+	}
+	for _, tc := range tests {
+		if idKey([]byte(tc.a)) != idKey([]byte(tc.b)) {
+			t.Errorf("idKey(%s) != idKey(%s)", tc.a, tc.b)
+		}
+	}
+	for _, tc := range []struct{ a, b string }{{`1`, `"1"`}, {`1`, `2`}, {`"a"`, `"A"`}} {
+		if idKey([]byte(tc.a)) == idKey([]byte(tc.b)) {
+			t.Errorf("idKey(%s) == idKey(%s)", tc.a, tc.b)
+		}
+	}
+}
+
+func TestHeaderValue(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"alice", "alice"},
+		{"a b:c/d", "a b:c/d"},
+		{"evil\r\nX-Injected: 1", "evil%0D%0AX-Injected%3A+1"},
+		{"jörg", "j%C3%B6rg"},
+	}
+	for _, tc := range tests {
+		if got := headerValue(tc.in); got != tc.want {
+			t.Errorf("headerValue(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestFilterJSONBatch(t *testing.T) {
+	f := &listFilter{policy: onlySimple, pr: basicUser, calls: []listCall{{id: "n2", method: "tools/list"}}}
+	in := []byte(`[{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"secret"}]}},{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"simple"},{"name":"secret"}]}}]`)
+	out, err := f.message(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// id 1 was not a list call of this request: it stays as it is.
+	if bytes.Count(out, []byte(`"secret"`)) != 1 || !bytes.Contains(out, []byte(`"simple"`)) {
+		t.Errorf("filtered batch = %s", out)
+	}
+}
