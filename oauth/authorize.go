@@ -15,7 +15,7 @@ import (
 // VerifyAuthRequest finds the client of an authorization request and checks
 // its redirect_uri. Both failures are answered with a 400 page and never a
 // redirect, as the redirect target is not trusted (RFC 6749 §4.1.2.1).
-func (s *Server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
+func (s *opServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
 	ar := r.Data
 	c, err := s.lookupClient(ctx, ar.ClientID)
 	if err != nil {
@@ -44,7 +44,7 @@ func (s *Server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthR
 			ar.Scopes = []string{"mcp"} // no scopes configured: a placeholder dropped in Authorize
 		}
 	}
-	return &op.ClientRequest[oidc.AuthRequest]{Request: r, Client: &opClient{c: c, s: s}}, nil
+	return &op.ClientRequest[oidc.AuthRequest]{Request: r, Client: &opClient{c: c, s: s.Server}}, nil
 }
 
 // defaultScopes are the scopes a client gets when it asks for none.
@@ -77,7 +77,7 @@ func (s *Server) allowedScopes(c *mcpgate.Client, requested []string) []string {
 // requires PKCE with S256 (OAuth 2.1 §4.1.1; plain is refused), checks the
 // RFC 8707 resource, stores the pending request and sends the user to the
 // login page.
-func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest]) (*op.Redirect, error) {
+func (s *opServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest]) (*op.Redirect, error) {
 	ar := r.Data
 	c := clientOf(r.Client)
 	if ar.RequestParam != "" {

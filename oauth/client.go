@@ -63,7 +63,7 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*mcpgate.Client, 
 // introspection request: client_secret_basic or client_secret_post for
 // confidential clients, client_id alone for public ones. JWT client
 // assertions are not supported.
-func (s *Server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
+func (s *opServer) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
 	cc := r.Data
 	if cc.ClientAssertion != "" {
 		return nil, invalidClient("client assertions are not supported")
@@ -75,7 +75,7 @@ func (s *Server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 	if !secretMatches(c, cc.ClientSecret) {
 		return nil, invalidClient("client authentication failed")
 	}
-	return &opClient{c: c, s: s}, nil
+	return &opClient{c: c, s: s.Server}, nil
 }
 
 // secretMatches reports whether secret authenticates c: a confidential

@@ -49,7 +49,7 @@ func (s *Server) buildHandler() http.Handler {
 		Revocation:    op.NewEndpoint(p + PathRevoke),
 		JwksURI:       op.NewEndpoint(p + PathJWKS),
 	}
-	protocol := op.RegisterServer(s, endpoints)
+	protocol := op.RegisterServer(&opServer{Server: s}, endpoints)
 	meta := op.RegisterMetadataServer(metadataServer{s: s})
 
 	mux := http.NewServeMux()
@@ -142,7 +142,7 @@ func (s *Server) Metadata() *Metadata {
 
 // Keys serves the JWKS: the active signing key and retired keys whose
 // tokens may still be live.
-func (s *Server) Keys(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
+func (s *opServer) Keys(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
 	ks := s.keySet()
 	resp := op.NewResponse(rawJSON(ks.JWKS()))
 	resp.Header.Set("Cache-Control", "max-age=300")

@@ -12,7 +12,7 @@ import (
 // clients (the library refuses unauthenticated callers first). An access
 // token is active if Verify accepts it; a refresh token only for the client
 // it was issued to. Anything else is {"active": false}.
-func (s *Server) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
+func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
 	cc := r.Data.ClientCredentials
 	c, err := s.lookupClient(ctx, cc.ClientID)
 	if err != nil || c.SecretHash == nil || !secretMatches(c, cc.ClientSecret) {

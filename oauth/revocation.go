@@ -13,7 +13,7 @@ import (
 // access tokens included) or an access token (RFC 7009 §2.1). Tokens of
 // other clients and unknown tokens are ignored: the answer is 200 either
 // way (§2.2).
-func (s *Server) Revocation(ctx context.Context, r *op.ClientRequest[oidc.RevocationRequest]) (*op.Response, error) {
+func (s *opServer) Revocation(ctx context.Context, r *op.ClientRequest[oidc.RevocationRequest]) (*op.Response, error) {
 	c := clientOf(r.Client)
 	token := r.Data.Token
 	now := s.now()
@@ -21,7 +21,7 @@ func (s *Server) Revocation(ctx context.Context, r *op.ClientRequest[oidc.Revoca
 		claims, err := s.verifyJWT(ctx, token)
 		if err == nil && claims.ClientID == c.ID {
 			if err := s.store.RevokeAccessToken(ctx, claims.ID, now); err != nil {
-				return nil, serverError(s, ctx, "revoke access token", err)
+				return nil, s.serverError(ctx, "revoke access token", err)
 			}
 			s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeToken, ID: claims.ID, At: now})
 		}
@@ -30,7 +30,7 @@ func (s *Server) Revocation(ctx context.Context, r *op.ClientRequest[oidc.Revoca
 	rt, err := s.store.RefreshTokenByHash(ctx, hashToken(token))
 	if err == nil && rt.ClientID == c.ID {
 		if err := s.store.RevokeTokenFamily(ctx, rt.Family, now); err != nil {
-			return nil, serverError(s, ctx, "revoke token family", err)
+			return nil, s.serverError(ctx, "revoke token family", err)
 		}
 		s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeToken, ID: rt.Family, At: now})
 	}

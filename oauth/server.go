@@ -174,8 +174,6 @@ func issuerPath(issuer string) string {
 // Server is the authorization server. Create it with New; it is safe for
 // concurrent use.
 type Server struct {
-	op.UnimplementedServer
-
 	store Storage
 	opts  Options
 	path  string // issuer path, "" or "/a/b"
@@ -191,6 +189,13 @@ type Server struct {
 	regLimit *ipLimiter
 
 	handler http.Handler
+}
+
+// opServer implements the library's op.Server: the endpoints' semantics,
+// kept off Server's exported API.
+type opServer struct {
+	op.UnimplementedServer
+	*Server
 }
 
 // New returns a server over store. It loads the signing keys (creating the

@@ -91,7 +91,9 @@ func invalidTarget() error {
 	return &oidc.Error{ErrorType: "invalid_target", Description: "resource does not match the grant"}
 }
 
-func serverError(s *Server, ctx context.Context, what string, err error) error {
+// serverError logs err and returns the generic server_error: internal
+// details never reach the client.
+func (s *Server) serverError(ctx context.Context, what string, err error) error {
 	s.opts.Logger.ErrorContext(ctx, "oauth: "+what, "err", err)
 	return oidc.ErrServerError()
 }

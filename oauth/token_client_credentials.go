@@ -12,7 +12,7 @@ import (
 // machine client for itself (RFC 6749 §4.4): the subject and tenant are the
 // client's, the scopes at most the client's. No refresh token is issued.
 // The library refuses public clients before this runs.
-func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
+func (s *opServer) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
 	c := clientOf(r.Client)
 	if c.SecretHash == nil {
 		return nil, invalidClient("client must be confidential")

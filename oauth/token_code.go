@@ -16,7 +16,7 @@ import (
 // redirect_uri must equal the one of the authorization request, the PKCE
 // verifier must match the S256 challenge, and a resource, if sent, must
 // equal the grant's.
-func (s *Server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
+func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
 	now := s.now()
 	c := clientOf(r.Client)
 	ar, err := s.store.RedeemCode(ctx, hashToken(r.Data.Code), now)
@@ -24,7 +24,7 @@ func (s *Server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 	case errors.Is(err, mcpgate.ErrConflict):
 		s.opts.Logger.WarnContext(ctx, "oauth: authorization code reused", "client_id", ar.ClientID, "request", ar.ID)
 		if err := s.store.RevokeTokenFamily(ctx, ar.ID, now); err != nil {
-			return nil, serverError(s, ctx, "revoke token family", err)
+			return nil, s.serverError(ctx, "revoke token family", err)
 		}
 		s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeToken, ID: ar.ID, At: now})
 		s.opts.Alerts(ctx, "oauth.code_reuse", "client_id", ar.ClientID, "subject", ar.Subject)
@@ -32,7 +32,7 @@ func (s *Server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 	case errors.Is(err, mcpgate.ErrNotFound):
 		return nil, invalidGrant("unknown authorization code")
 	case err != nil:
-		return nil, serverError(s, ctx, "redeem code", err)
+		return nil, s.serverError(ctx, "redeem code", err)
 	}
 	if ar.ClientID != c.ID {
 		return nil, invalidGrant("authorization code was issued to another client")

@@ -16,7 +16,7 @@ import (
 // "oauth.refresh_token_reuse" alert raised (OAuth 2.1 §4.3.1, RFC 9700
 // §4.14.2). A narrower scope may be asked for; a resource, if sent, must
 // equal the grant's.
-func (s *Server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
+func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
 	now := s.now()
 	c := clientOf(r.Client)
 	rt, err := s.store.UseRefreshToken(ctx, hashToken(r.Data.RefreshToken), now)
@@ -24,7 +24,7 @@ func (s *Server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Refr
 	case errors.Is(err, mcpgate.ErrConflict):
 		if rt.RevokedAt.IsZero() || s.grantLive(ctx, rt.GrantID) {
 			if err := s.store.RevokeGrantByID(ctx, rt.GrantID, now); err != nil {
-				return nil, serverError(s, ctx, "revoke grant", err)
+				return nil, s.serverError(ctx, "revoke grant", err)
 			}
 			s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeGrant, ID: rt.GrantID, At: now})
 			s.opts.Logger.WarnContext(ctx, "oauth: refresh token reused; grant revoked", "client_id", rt.ClientID, "grant", rt.GrantID)
@@ -34,7 +34,7 @@ func (s *Server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Refr
 	case errors.Is(err, mcpgate.ErrNotFound):
 		return nil, invalidGrant("unknown refresh token")
 	case err != nil:
-		return nil, serverError(s, ctx, "use refresh token", err)
+		return nil, s.serverError(ctx, "use refresh token", err)
 	}
 	if rt.ClientID != c.ID {
 		return nil, invalidGrant("refresh token was issued to another client")
@@ -60,7 +60,7 @@ func (s *Server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Refr
 	}
 	g.LastUsed = now
 	if err := s.store.SaveGrant(ctx, g); err != nil {
-		return nil, serverError(s, ctx, "save grant", err)
+		return nil, s.serverError(ctx, "save grant", err)
 	}
 	resp, err := s.issueTokens(ctx, issue{
 		subject:  rt.Subject,
