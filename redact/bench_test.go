@@ -31,6 +31,7 @@ func BenchmarkHandler(b *testing.B) {
 	b.Run("plain-json", func(b *testing.B) {
 		l := slog.New(slog.NewJSONHandler(io.Discard, nil))
 		b.ReportAllocs()
+		defer reportCPU(b, cpuTime())
 		for b.Loop() {
 			record(l)
 		}
@@ -38,6 +39,7 @@ func BenchmarkHandler(b *testing.B) {
 	b.Run("redact-json", func(b *testing.B) {
 		l := slog.New(NewHandler(slog.NewJSONHandler(io.Discard, nil)))
 		b.ReportAllocs()
+		defer reportCPU(b, cpuTime())
 		for b.Loop() {
 			record(l)
 		}
@@ -46,6 +48,7 @@ func BenchmarkHandler(b *testing.B) {
 	b.Run("redact-json-with-key", func(b *testing.B) {
 		l := slog.New(NewHandler(slog.NewJSONHandler(io.Discard, nil)))
 		b.ReportAllocs()
+		defer reportCPU(b, cpuTime())
 		for b.Loop() {
 			l.LogAttrs(ctx, slog.LevelWarn, "upstream stderr", slog.String("line", "using key "+key+" for Bearer xyz"))
 		}
@@ -57,7 +60,15 @@ func BenchmarkHandler(b *testing.B) {
 func BenchmarkString(b *testing.B) {
 	s := "2026/11/26 01:59:00 server-everything: listening on stdio, 12 tools, 100 resources registered"
 	b.ReportAllocs()
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		String(s)
+	}
+}
+
+// reportCPU reports the process CPU time per operation since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	if start > 0 && b.N > 0 {
+		b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 	}
 }

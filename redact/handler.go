@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 )
 
@@ -174,6 +175,8 @@ func anyValue(x any) (slog.Value, bool) {
 	case http.Header:
 		return header(x)
 	case map[string][]string:
+		return header(x)
+	case url.Values:
 		return header(x)
 	case map[string]string:
 		return stringMap(x)

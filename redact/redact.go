@@ -46,25 +46,153 @@ func String(s string) string {
 	if indexBearer(s, 0) >= 0 {
 		s = maskBearer(s)
 	}
+	if strings.IndexByte(s, '=') >= 0 || strings.IndexByte(s, ':') >= 0 {
+		s = maskParams(s)
+	}
 	return s
+}
+
+// maskedKey finds an API key already masked by String.
+var maskedKey = regexp.MustCompile(`mcpg_[0-9A-Za-z]{12}_\[REDACTED\]`)
+
+// maskParams masks the values of credential-named parameters written as
+// text: query and form parameters (`access_token=…&`), header lines
+// (`Authorization: Basic …`), YAML (`password: …`), and JSON members
+// (`"client_secret":"…"`). A value holding an API key masked earlier is
+// reduced to that key, so that its public id stays visible.
+func maskParams(s string) string {
+	var b strings.Builder
+	last := 0
+	for d := 0; d < len(s); d++ {
+		j := strings.IndexAny(s[d:], "=:")
+		if j < 0 {
+			break
+		}
+		d += j
+		start, end, ok := paramValue(s, d)
+		if !ok {
+			continue
+		}
+		v := s[start:end]
+		masked := Mask
+		if k := maskedKey.FindString(v); k != "" {
+			masked = k // keep the public id of a key masked earlier
+		} else if scheme := authScheme(v); scheme != "" {
+			masked = scheme + " " + Mask // "Basic [REDACTED]" says more than "[REDACTED]"
+		}
+		if v == masked {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[last:start])
+		b.WriteString(masked)
+		last = end
+		d = end - 1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// paramValue reports where the value of the parameter whose delimiter ('='
+// or ':') is at s[d] lies, if the parameter's name names a credential and
+// the value is not empty.
+func paramValue(s string, d int) (start, end int, ok bool) {
+	ne := d
+	jsonName := s[d] == ':' && ne > 0 && s[ne-1] == '"'
+	if jsonName {
+		ne--
+	}
+	ns := ne
+	for ns > 0 && (isWordByte(s[ns-1]) || s[ns-1] == '-') {
+		ns--
+	}
+	if ns == ne || !SensitiveKey(s[ns:ne]) {
+		return 0, 0, false
+	}
+	if jsonName && (ns == 0 || s[ns-1] != '"') {
+		return 0, 0, false
+	}
+	start = d + 1
+	if s[d] == ':' {
+		for start < len(s) && (s[start] == ' ' || s[start] == '\t') {
+			start++
+		}
+	}
+	if start < len(s) && (s[start] == '"' || s[start] == '\'') {
+		// A quoted value: mask what is inside the quotes.
+		q := s[start]
+		start++
+		end = start
+		for end < len(s) && s[end] != q {
+			if s[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		end = min(end, len(s))
+	} else {
+		if jsonName {
+			return 0, 0, false // a number, boolean or object: nothing textual
+		}
+		stop := "&#;, \t\r\n\"'<>)]}"
+		if s[d] == ':' {
+			// A header or YAML value runs to the end of the line, or to
+			// the end of what quotes or brackets it.
+			stop = "\r\n\"'<>)]}"
+		}
+		if start < len(s) && s[start] == '[' && !strings.HasPrefix(s[start:], Mask) {
+			start++ // a value printed by fmt as a slice: [v1 v2]
+		}
+		end = start
+		for end < len(s) {
+			if strings.HasPrefix(s[end:], Mask) {
+				end += len(Mask) // a mask is part of the value, brackets and all
+				continue
+			}
+			if strings.IndexByte(stop, s[end]) >= 0 {
+				break
+			}
+			end++
+		}
+	}
+	return start, end, end > start
+}
+
+// authScheme returns the HTTP authentication scheme v starts with, if it
+// is Bearer or Basic and is followed by a space.
+func authScheme(v string) string {
+	for _, scheme := range []string{"Bearer", "Basic"} {
+		if len(v) > len(scheme) && v[len(scheme)] == ' ' && strings.EqualFold(v[:len(scheme)], scheme) {
+			return v[:len(scheme)]
+		}
+	}
+	return ""
 }
 
 // indexBearer returns the index of the first "bearer" (any case) at or
 // after from that starts a word, or -1.
 func indexBearer(s string, from int) int {
-	for i := from; i+6 <= len(s); i++ {
-		c := s[i]
-		if c != 'b' && c != 'B' {
-			j := strings.IndexAny(s[i+1:], "bB")
-			if j < 0 {
-				return -1
-			}
-			i += j // the loop's i++ moves onto the b
-			continue
+	for i := from; i+6 <= len(s); {
+		// Two SIMD byte searches beat strings.IndexAny's per-call set.
+		lo := strings.IndexByte(s[i:len(s)-5], 'b')
+		up := strings.IndexByte(s[i:len(s)-5], 'B')
+		switch {
+		case lo < 0 && up < 0:
+			return -1
+		case lo < 0 || (up >= 0 && up < lo):
+			i += up
+		default:
+			i += lo
 		}
 		if (i == 0 || !isWordByte(s[i-1])) && strings.EqualFold(s[i:i+6], "bearer") {
 			return i
 		}
+		i++
 	}
 	return -1
 }

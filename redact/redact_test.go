@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -58,6 +59,21 @@ func TestString(t *testing.T) {
 		{"bearer then symbol", "Bearer [x]", "Bearer [x]"},
 		{"eyJ without dots", "eyJhbGciOiJ", "eyJhbGciOiJ"},
 		{"mcpg prefix only", "mcpg_short", "mcpg_short"},
+
+		{"query", "GET /cb?code=abc&access_token=xyz123&state=s", "GET /cb?code=abc&access_token=" + Mask + "&state=s"},
+		{"form", "grant_type=refresh_token&refresh_token=r1.r2&client_id=c", "grant_type=refresh_token&refresh_token=" + Mask + "&client_id=c"},
+		{"password param", "login password=hunter2 ok", "login password=" + Mask + " ok"},
+		{"quoted param", `client_secret="s3 cr3t" x`, `client_secret="` + Mask + `" x`},
+		{"json member", `{"client_secret":"s3cr3t","client_id":"c1"}`, `{"client_secret":"` + Mask + `","client_id":"c1"}`},
+		{"json spaced", `{"refresh_token": "abc\"def"}`, `{"refresh_token": "` + Mask + `"}`},
+		{"json number", `{"token":123}`, `{"token":123}`},
+		{"header basic", "Authorization: Basic dXNlcjpwYXNz\r\nHost: x", "Authorization: Basic " + Mask + "\r\nHost: x"},
+		{"header cookie", "Cookie: session=abc; csrf=def\nAccept: */*", "Cookie: " + Mask + "\nAccept: */*"},
+		{"yaml", "password: hunter2 Bearer xyz", "password: " + Mask},
+		{"header key", "X-Api-Key: " + key, "X-Api-Key: mcpg_" + id + "_" + Mask},
+		{"fmt header map", "map[Authorization:[Basic dXNl] Accept:[*/*]]", "map[Authorization:[Basic " + Mask + "] Accept:[*/*]]"},
+		{"innocent params", "token_type=Bearer error=invalid_token at 12:30:45 scope=notes:read", "token_type=Bearer error=invalid_token at 12:30:45 scope=notes:read"},
+		{"empty value", "password= next", "password= next"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,6 +217,12 @@ func TestHandlerSensitiveKeys(t *testing.T) {
 			`"form":{"code_verifier":"[REDACTED]","grant_type":"authorization_code"}`},
 		{"any map", func(l *slog.Logger) { l.Info("m", "body", map[string]any{"refresh_token": pw, "n": 1}) }, pw, `"body":{"n":1,"refresh_token":"[REDACTED]"}`},
 		{"x-api-key", func(l *slog.Logger) { l.Info("m", "X-Api-Key", pw) }, pw, `"X-Api-Key":"[REDACTED]"`},
+		{"url values", func(l *slog.Logger) { l.Info("m", "form", url.Values{"password": {pw}, "username": {"alice"}}) }, pw,
+			`"form":{"password":["[REDACTED]"],"username":["alice"]}`},
+		{"url", func(l *slog.Logger) {
+			u, _ := url.Parse("https://gw.example/cb?access_token=" + pw + "&state=x")
+			l.Info("m", "url", u)
+		}, pw, `access_token=[REDACTED]&state=x`},
 		{"empty stays empty", func(l *slog.Logger) { l.Info("m", "authorization", "") }, "[REDACTED]", `"authorization":""`},
 		{"log valuer", func(l *slog.Logger) { l.Info("m", "secret", valuer{pw}) }, pw, `"secret":"[REDACTED]"`},
 		{"with attrs", func(l *slog.Logger) { l.With("api_key", pw).Info("m") }, pw, `"api_key":"[REDACTED]"`},
@@ -351,7 +373,8 @@ func TestRecover(t *testing.T) {
 func FuzzString(f *testing.F) {
 	key, _, _ := mustKey(f)
 	for _, s := range []string{"", key, "Bearer " + key, testJWT, "Bearer abc", "bearer x=", `Bearer a="b"`,
-		key + key, "mcpg_mcpg_" + key, "eyJ.eyJ.eyJ", "xBearer\tBearer y"} {
+		key + key, "mcpg_mcpg_" + key, "eyJ.eyJ.eyJ", "xBearer\tBearer y",
+		"a?access_token=x&b", `{"token":"a\"b"}`, "Authorization: Basic x]y", "map[Cookie:[a=b]]", "password: [REDACTED] x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -362,7 +385,7 @@ func FuzzString(f *testing.F) {
 		if again := String(out); again != out {
 			t.Fatalf("String is not idempotent: %q → %q → %q", s, out, again)
 		}
-		if !strings.Contains(s, apikey.Prefix) && !strings.Contains(s, "eyJ") && indexBearer(s, 0) < 0 && out != s {
+		if !strings.Contains(s, apikey.Prefix) && !strings.Contains(s, "eyJ") && indexBearer(s, 0) < 0 && !strings.ContainsAny(s, "=:") && out != s {
 			t.Fatalf("String changed %q with nothing to mask: %q", s, out)
 		}
 	})
