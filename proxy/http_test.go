@@ -473,3 +473,95 @@ func readEvent(t *testing.T, br *bufio.Reader) string {
 		return ""
 	}
 }
+
+// sseEvents reads a whole SSE body into its events' id and data.
+func sseEvents(t *testing.T, r io.Reader) (ids, data []string) {
+	t.Helper()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "id: "); ok {
+			ids = append(ids, v)
+		}
+		if v, ok := strings.CutPrefix(line, "data: "); ok {
+			data = append(data, v)
+			for len(ids) < len(data) {
+				ids = append(ids, "")
+			}
+		}
+	}
+	return ids, data
+}
+
+// A list response replayed on a resumed GET stream is filtered too.
+func TestHTTPFiltersResumedStream(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	server := conformanceserver.New(ctx)
+	up := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
+		&mcp.StreamableHTTPOptions{EventStore: mcp.NewMemoryEventStore(nil)})
+	upstream := httptest.NewServer(up)
+	defer upstream.Close()
+	p, err := proxy.NewHTTP(upstream.URL, &proxy.Options{Policy: testPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(authenticate(p))
+	defer gw.Close()
+
+	init := post(t, gw.URL, "tok-alice", "", initBody)
+	sid := init.Header.Get("Mcp-Session-Id")
+	io.Copy(io.Discard, init.Body)
+	post(t, gw.URL, "tok-alice", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+
+	// Two list calls in one batch (allowed up to protocol 2025-03-26) put
+	// a list answer at index 1 of the stream, which Last-Event-ID can replay.
+	breq, _ := http.NewRequest(http.MethodPost, gw.URL, strings.NewReader(`[{"jsonrpc":"2.0","id":4,"method":"tools/list"},{"jsonrpc":"2.0","id":5,"method":"tools/list"}]`))
+	breq.Header.Set("Authorization", "Bearer tok-alice")
+	breq.Header.Set("Content-Type", "application/json")
+	breq.Header.Set("Accept", "application/json, text/event-stream")
+	breq.Header.Set("Mcp-Session-Id", sid)
+	breq.Header.Set("Mcp-Protocol-Version", "2025-03-26")
+	list, err := http.DefaultClient.Do(breq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer list.Body.Close()
+	ids, data := sseEvents(t, list.Body)
+	if len(data) != 2 || ids[0] == "" {
+		t.Fatalf("status %d: want two events with ids, got ids %q data %q", list.StatusCode, ids, data)
+	}
+	for _, d := range data {
+		if strings.Contains(d, "test_tool_with_progress") {
+			t.Fatalf("POST stream not filtered: %s", d)
+		}
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, gw.URL, nil)
+	req.Header.Set("Authorization", "Bearer tok-alice")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	req.Header.Set("Last-Event-ID", ids[0])
+	rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer rcancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(rctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, replay := sseEvents(t, resp.Body) // ends when rctx expires
+	found := false
+	for _, d := range replay {
+		if strings.Contains(d, `"tools"`) {
+			found = true
+			if strings.Contains(d, "test_tool_with_progress") || !strings.Contains(d, "test_simple_text") {
+				t.Errorf("replayed tools/list not filtered: %s", d)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("status %d: replay %q lacks the tools/list answer", resp.StatusCode, replay)
+	}
+}

@@ -52,9 +52,11 @@ func eachMessage(body []byte, fn func(raw []byte, h *rpcHead)) bool {
 	return true
 }
 
-// listCalls returns the list requests in a request body.
+// listCalls returns the list requests in a request body. A body that
+// could spell a list method, even with JSON escapes ("tools\u002flist"), is
+// parsed; others are not, which keeps tools/call cheap.
 func listCalls(body []byte) []listCall {
-	if !bytes.Contains(body, []byte("/list")) {
+	if !bytes.Contains(body, []byte("list")) && bytes.IndexByte(body, '\\') < 0 {
 		return nil
 	}
 	var calls []listCall
@@ -125,11 +127,9 @@ func (f *listFilter) method(raw json.RawMessage) string {
 }
 
 // message filters one JSON-RPC message or batch. It returns msg unchanged
-// unless it holds a result to one of the list calls.
+// unless it holds a result to one of the list calls. Every message is
+// parsed: a textual shortcut could be defeated by JSON escapes.
 func (f *listFilter) message(msg []byte) ([]byte, error) {
-	if !bytes.Contains(msg, []byte(`"result"`)) {
-		return msg, nil
-	}
 	trimmed := bytes.TrimSpace(msg)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		var batch []json.RawMessage

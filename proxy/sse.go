@@ -27,7 +27,7 @@ func copySSE(w io.Writer, rc *http.ResponseController, r io.Reader, f *listFilte
 					return werr
 				}
 				event.Reset()
-				if ferr := rc.Flush(); ferr != nil {
+				if ferr := rc.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
 					return ferr
 				}
 			} else if event.Len() > max {
@@ -73,7 +73,7 @@ func isBlank(line []byte) bool {
 // writeEvent writes one raw event (its lines and the blank line ending it),
 // filtering its data when it answers a list call.
 func writeEvent(w io.Writer, ev []byte, f *listFilter) error {
-	if !f.active() || !bytes.Contains(ev, []byte(`"result"`)) {
+	if !f.active() {
 		_, err := w.Write(ev)
 		return err
 	}

@@ -45,6 +45,7 @@ func TestCopySSEFiltersOnlyListResponses(t *testing.T) {
 		{"float spelling of the id", "data: " + strings.Replace(list, `"id":3`, `"id":3.0`, 1) + "\n\n", false, `"simple"`, `"secret"`},
 		{"comment and retry kept", ": keepalive\nretry: 100\n\n", true, "", ""},
 		{"unterminated event", "data: partial", true, "", ""},
+		{"escaped result key is filtered too", "data: " + strings.Replace(list, `"result"`, `"\u0072esult"`, 1) + "\n\n", false, `"simple"`, `"secret"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,7 +89,7 @@ func FuzzCopySSE(f *testing.F) {
 	filter := &listFilter{policy: onlySimple, pr: basicUser, calls: []listCall{{id: "n1", method: "tools/list"}}}
 	f.Fuzz(func(t *testing.T, in string) {
 		got, err := sseThrough(t, in, filter)
-		if err == nil && !strings.Contains(in, `"result"`) && got != in {
+		if err == nil && !strings.Contains(in, "result") && !strings.Contains(in, `\`) && got != in {
 			t.Errorf("stream without results changed:\nin  %q\nout %q", in, got)
 		}
 		if err == nil && strings.Contains(got, `"secret"`) && !strings.Contains(in, `"secret"`) {
@@ -194,5 +195,29 @@ func TestFilterJSONBatch(t *testing.T) {
 	// id 1 was not a list call of this request: it stays as it is.
 	if bytes.Count(out, []byte(`"secret"`)) != 1 || !bytes.Contains(out, []byte(`"simple"`)) {
 		t.Errorf("filtered batch = %s", out)
+	}
+}
+
+func TestListCallsSeesEscapedMethods(t *testing.T) {
+	tests := []struct {
+		body string
+		want string // method found, or ""
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, "tools/list"},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools\u002flist"}`, "tools/list"},
+		{`{"jsonrpc":"2.0","id":1,"method":"prompts\/\u006cist"}`, "prompts/list"},
+		{`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"resources/templates/list"}]`, "resources/templates/list"},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list"}}`, ""},
+		{`{"jsonrpc":"2.0","method":"tools/list"}`, ""}, // a notification gets no response
+	}
+	for _, tc := range tests {
+		calls := listCalls([]byte(tc.body))
+		got := ""
+		if len(calls) > 0 {
+			got = calls[len(calls)-1].method
+		}
+		if got != tc.want {
+			t.Errorf("listCalls(%s) = %q, want %q", tc.body, got, tc.want)
+		}
 	}
 }
