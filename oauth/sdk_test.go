@@ -63,6 +63,23 @@ func newSDKEnv(t *testing.T, edit func(*Options)) *sdkEnv {
 		AuthorizationServers: []string{e.srv.Issuer()},
 		ScopesSupported:      testScopes,
 	}))
+	// The login pages' part, for clients driven from outside Go: approve a
+	// pending request as alice and answer with the client redirect.
+	mux.HandleFunc("/test/approve", func(w http.ResponseWriter, r *http.Request) {
+		se.logins.Add(1)
+		id := r.URL.Query().Get("req")
+		pr, err := e.srv.PendingRequest(r.Context(), id, "")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		to, err := e.srv.Approve(r.Context(), id, alice, pr.Scopes)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprint(w, to)
+	})
 	as := e.srv.Handler()
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == PathToken {
