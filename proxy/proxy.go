@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -73,6 +74,7 @@ func (o *Options) withDefaults() Options {
 	if o != nil {
 		r = *o
 	}
+	r.Policy = nilIfTypedNil(r.Policy)
 	if r.Transport == nil {
 		r.Transport = NewTransport()
 	}
@@ -123,6 +125,15 @@ func NewTransport() *http.Transport {
 		ResponseHeaderTimeout: 5 * time.Minute,
 		ExpectContinueTimeout: time.Second,
 	}
+}
+
+// nilIfTypedNil turns a nil pointer in the interface (a nil *authz.Policy,
+// which allows everything) into no filter at all, so that it costs nothing.
+func nilIfTypedNil(f Filter) Filter {
+	if v := reflect.ValueOf(f); f != nil && v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil
+	}
+	return f
 }
 
 // JSON-RPC error codes the proxy answers with.

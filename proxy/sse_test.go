@@ -221,3 +221,15 @@ func TestListCallsSeesEscapedMethods(t *testing.T) {
 		}
 	}
 }
+
+func TestTypedNilPolicyMeansNoFilter(t *testing.T) {
+	var p *authz.Policy
+	o := (&Options{Policy: p}).withDefaults()
+	if o.Policy != nil {
+		t.Errorf("Policy = %#v, want nil", o.Policy)
+	}
+	o = (&Options{Policy: onlySimple}).withDefaults()
+	if o.Policy == nil {
+		t.Error("a real policy was dropped")
+	}
+}
