@@ -158,10 +158,8 @@ func check(s string) error {
 	if s[sepAt] != '_' {
 		return errSep
 	}
-	for i := idStart; i < Len; i++ {
-		if i != sepAt && !isBase62(s[i]) {
-			return errCharset
-		}
+	if !allBase62(s[idStart:sepAt]) || !allBase62(s[secretStart:]) {
+		return errCharset
 	}
 	var want [ChecksumLen]byte
 	encodeChecksum(&want, crc32Of(s[:checksumStart]))
@@ -178,7 +176,14 @@ func crc32Of(s string) uint32 {
 	return crc32.ChecksumIEEE(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
-func isBase62(c byte) bool { return base62Set[c] }
+func allBase62(s string) bool {
+	for i := range len(s) {
+		if !base62Set[s[i]] {
+			return false
+		}
+	}
+	return true
+}
 
 // base62Set marks the bytes of the alphabet; a table lookup keeps the
 // charset check of a 67-byte key to a few nanoseconds.
