@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -88,14 +89,23 @@ func TestCIMDBlockedAddresses(t *testing.T) {
 type cimdHost struct {
 	srv     *httptest.Server
 	fetches atomic.Int32
+	mu      sync.Mutex
 	docs    map[string]func(base string) (int, http.Header, string)
+}
+
+func (h *cimdHost) set(path string, f func(base string) (int, http.Header, string)) {
+	h.mu.Lock()
+	h.docs[path] = f
+	h.mu.Unlock()
 }
 
 func newCIMDHost(t *testing.T) *cimdHost {
 	h := &cimdHost{docs: map[string]func(string) (int, http.Header, string){}}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.fetches.Add(1)
+		h.mu.Lock()
 		f, ok := h.docs[r.URL.Path]
+		h.mu.Unlock()
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -121,22 +131,22 @@ func TestCIMD(t *testing.T) {
 	ok := func(base string) (int, http.Header, string) {
 		return 200, http.Header{"Cache-Control": {"max-age=600"}}, doc(base+"/good.json", "http://127.0.0.1/cb")
 	}
-	h.docs["/good.json"] = ok
-	h.docs["/mismatch.json"] = func(base string) (int, http.Header, string) {
+	h.set("/good.json", ok)
+	h.set("/mismatch.json", func(base string) (int, http.Header, string) {
 		return 200, nil, doc(base+"/other.json", "http://127.0.0.1/cb")
-	}
-	h.docs["/big.json"] = func(base string) (int, http.Header, string) {
+	})
+	h.set("/big.json", func(base string) (int, http.Header, string) {
 		return 200, nil, `{"client_id":"` + base + `/big.json","client_name":"` + strings.Repeat("x", 70<<10) + `","redirect_uris":["http://127.0.0.1/cb"]}`
-	}
-	h.docs["/redirect.json"] = func(base string) (int, http.Header, string) {
+	})
+	h.set("/redirect.json", func(base string) (int, http.Header, string) {
 		return 302, http.Header{"Location": {base + "/good.json"}}, ""
-	}
-	h.docs["/secret.json"] = func(base string) (int, http.Header, string) {
+	})
+	h.set("/secret.json", func(base string) (int, http.Header, string) {
 		return 200, nil, `{"client_id":"` + base + `/secret.json","client_secret":"x","redirect_uris":["http://127.0.0.1/cb"]}`
-	}
-	h.docs["/badredirect.json"] = func(base string) (int, http.Header, string) {
+	})
+	h.set("/badredirect.json", func(base string) (int, http.Header, string) {
 		return 200, nil, doc(base+"/badredirect.json", "http://evil.example.com/cb")
-	}
+	})
 
 	good := h.srv.URL + "/good.json"
 	c := &mcpgate.Client{ID: good, RedirectURIs: []string{"http://127.0.0.1/cb"}}

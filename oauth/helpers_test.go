@@ -44,6 +44,16 @@ type env struct {
 	http   *httptest.Server
 	clock  *clock
 	alerts *alertLog
+
+	mu   sync.Mutex
+	root http.Handler // what the test server serves
+}
+
+// serve replaces what the test server serves.
+func (e *env) serve(h http.Handler) {
+	e.mu.Lock()
+	e.root = h
+	e.mu.Unlock()
 }
 
 type alertLog struct {
@@ -99,7 +109,13 @@ func newEnvOn(t testing.TB, db Storage, edit func(*Options)) *env {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	mux.Handle("/", e.srv.Handler())
+	e.root = e.srv.Handler()
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		h := e.root
+		e.mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
 	return e
 }
 

@@ -90,7 +90,7 @@ func newSDKEnv(t *testing.T, edit func(*Options)) *sdkEnv {
 		}
 		as.ServeHTTP(w, r)
 	}))
-	e.http.Config.Handler = mux
+	e.serve(mux)
 	return se
 }
 
@@ -195,17 +195,19 @@ func TestSDKClientDCR(t *testing.T) {
 }
 
 func TestSDKClientCIMD(t *testing.T) {
-	docs := httptest.NewTLSServer(nil)
-	t.Cleanup(docs.Close)
-	docURL := docs.URL + "/oauth/client.json"
 	redirect := "http://127.0.0.1:47012/callback"
 	var fetched atomic.Int32
-	docs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// The document names its own URL, taken from the request so that the
+	// handler is set before the server starts.
+	docs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fetched.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "max-age=3600")
-		fmt.Fprintf(w, `{"client_id":%q,"client_name":"Go SDK via CIMD","redirect_uris":[%q],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none"}`, docURL, redirect)
-	})
+		fmt.Fprintf(w, `{"client_id":%q,"client_name":"Go SDK via CIMD","redirect_uris":[%q],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none"}`, "https://"+r.Host+r.URL.Path, redirect)
+	}))
+	docs.StartTLS()
+	t.Cleanup(docs.Close)
+	docURL := docs.URL + "/oauth/client.json"
 	fetchClient := docs.Client()
 	fetchClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	se := newSDKEnv(t, func(o *Options) { o.AllowLoopbackCIMD = true; o.CIMDClient = fetchClient })

@@ -84,13 +84,13 @@ func TestTypeScriptClient(t *testing.T) {
 	})
 	t.Run("CIMD", func(t *testing.T) {
 		redirect := "http://127.0.0.1:47014/callback"
-		docs := httptest.NewTLSServer(nil)
+		docs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"client_id":%q,"client_name":"TS via CIMD","redirect_uris":[%q],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none"}`, "https://"+r.Host+r.URL.Path, redirect)
+		}))
+		docs.StartTLS()
 		t.Cleanup(docs.Close)
 		docURL := docs.URL + "/ts/client.json"
-		docs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"client_id":%q,"client_name":"TS via CIMD","redirect_uris":[%q],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none"}`, docURL, redirect)
-		})
 		fetch := docs.Client()
 		fetch.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 		se := newSDKEnv(t, func(o *Options) { o.AllowLoopbackCIMD = true; o.CIMDClient = fetch })
