@@ -108,6 +108,7 @@ run direct "$upstream_url" || baseline=$?
 run through-mcpgate "$forward_url" || proxied=$?
 if [[ $baseline -ne 0 || $proxied -ne 0 ]]; then
 	echo "conformance: direct exit $baseline, through mcpgate exit $proxied" >&2
+	for f in "$work"/*.log; do echo "== $f" >&2; tail -n 50 "$f" >&2; done
 	exit 1
 fi
 echo "conformance: every scenario passed, directly and through mcpgate"

@@ -97,7 +97,8 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	out, err := h.outgoing(r, pr, body)
+	filtering := h.opts.Policy != nil && len(calls) > 0
+	out, err := h.outgoing(r, pr, body, filtering)
 	if err != nil {
 		h.opts.Logger.Error("proxy: identity token", "err", err)
 		writeError(w, http.StatusInternalServerError, h.errID(body), codeInternalError, "internal error")
@@ -127,6 +128,13 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	f := listFilter{policy: h.opts.Policy, pr: pr, calls: calls}
+	if ce := resp.Header.Get("Content-Encoding"); filtering && ce != "" && ce != "identity" {
+		// An encoding the transport did not undo: the filter cannot read it,
+		// and the answer must not pass unfiltered.
+		h.opts.Logger.Warn("proxy: upstream list answer in an unreadable encoding", "upstream", h.target.Host, "encoding", ce)
+		writeError(w, http.StatusBadGateway, h.errID(body), codeInternalError, "upstream response unusable")
+		return
+	}
 	copyResponseHeader(w.Header(), resp.Header)
 	mediaType := baseMediaType(resp.Header.Get("Content-Type"))
 	switch {
@@ -191,7 +199,11 @@ func (h *HTTP) filterJSON(w http.ResponseWriter, resp *http.Response, f *listFil
 
 // outgoing builds the upstream request: same method, body and MCP headers,
 // none of the client's credentials, and mcpgate's identity headers.
-func (h *HTTP) outgoing(r *http.Request, pr *mcpgate.Principal, body *requestBody) (*http.Request, error) {
+//
+// When the answer must be filtered, the client's Accept-Encoding is dropped:
+// the transport then asks for gzip itself and decompresses, so the filter
+// reads plain JSON.
+func (h *HTTP) outgoing(r *http.Request, pr *mcpgate.Principal, body *requestBody, filtering bool) (*http.Request, error) {
 	u := *h.target
 	if r.URL.RawQuery != "" {
 		if u.RawQuery != "" {
@@ -206,7 +218,7 @@ func (h *HTTP) outgoing(r *http.Request, pr *mcpgate.Principal, body *requestBod
 		dropped = connectionTokens(r.Header)
 	}
 	for k, vv := range r.Header {
-		if isHopByHop(k) || isClientOnly(k) || containsString(dropped, k) {
+		if isHopByHop(k) || isClientOnly(k) || containsString(dropped, k) || filtering && k == "Accept-Encoding" {
 			continue
 		}
 		hdr[k] = vv
@@ -248,6 +260,14 @@ func (h *HTTP) outgoing(r *http.Request, pr *mcpgate.Principal, body *requestBod
 		if out.ContentLength > 0 {
 			body.acquire()
 			out.Body = &bodyReader{b: body, r: bytes.NewReader(body.buf.Bytes())}
+			// GetBody lets the transport resend the body when a pooled
+			// connection turns out to be closed before anything was written.
+			out.GetBody = func() (io.ReadCloser, error) {
+				if !body.tryAcquire() {
+					return nil, errBodyReleased
+				}
+				return &bodyReader{b: body, r: bytes.NewReader(body.buf.Bytes())}, nil
+			}
 		} else {
 			out.Body = http.NoBody
 		}
@@ -333,6 +353,21 @@ func newRequestBody() *requestBody {
 }
 
 func (b *requestBody) acquire() { b.refs.Add(1) }
+
+// tryAcquire takes a reference unless the buffer has gone back to the pool.
+func (b *requestBody) tryAcquire() bool {
+	for {
+		n := b.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if b.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+var errBodyReleased = errors.New("proxy: request body already released")
 
 func (b *requestBody) release() {
 	if b.refs.Add(-1) == 0 {

@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"bufio"
+	"compress/flate"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -563,5 +565,65 @@ func TestHTTPFiltersResumedStream(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("status %d: replay %q lacks the tools/list answer", resp.StatusCode, replay)
+	}
+}
+
+// A client asking for gzip must not get an unfiltered, compressed list.
+func TestHTTPFiltersCompressedLists(t *testing.T) {
+	list := `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"test_simple_text","inputSchema":{"type":"object"}},{"name":"secret_admin_tool","inputSchema":{"type":"object"}}]}}`
+	for _, tc := range []struct {
+		name     string
+		encoding string // what the upstream uses when the request accepts it
+		status   int
+	}{
+		{"gzip", "gzip", http.StatusOK},
+		{"unasked deflate", "deflate", http.StatusBadGateway},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if tc.encoding == "gzip" && !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+					io.WriteString(w, list)
+					return
+				}
+				w.Header().Set("Content-Encoding", tc.encoding)
+				var zw io.WriteCloser
+				if tc.encoding == "gzip" {
+					zw = gzip.NewWriter(w)
+				} else {
+					zw, _ = flate.NewWriter(w, flate.DefaultCompression)
+				}
+				io.WriteString(zw, list)
+				zw.Close()
+			}))
+			defer upstream.Close()
+			p, err := proxy.NewHTTP(upstream.URL, &proxy.Options{Policy: testPolicy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw := httptest.NewServer(authenticate(p))
+			defer gw.Close()
+			req, _ := http.NewRequest(http.MethodPost, gw.URL, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+			req.Header.Set("Authorization", "Bearer tok-alice")
+			req.Header.Set("Accept-Encoding", "gzip, deflate")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var r io.Reader = resp.Body
+			if resp.Header.Get("Content-Encoding") == "gzip" {
+				if r, err = gzip.NewReader(resp.Body); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, _ := io.ReadAll(r)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %d, want %d (%s)", resp.StatusCode, tc.status, got)
+			}
+			if strings.Contains(string(got), "secret_admin_tool") || tc.status == http.StatusOK && !strings.Contains(string(got), "test_simple_text") {
+				t.Errorf("body = %s", got)
+			}
+		})
 	}
 }
