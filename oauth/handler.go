@@ -53,11 +53,11 @@ func (s *Server) buildHandler() http.Handler {
 	meta := op.RegisterMetadataServer(metadataServer{s: s})
 
 	mux := http.NewServeMux()
-	for _, path := range []string{PathAuthorize, PathRevoke, PathJWKS} {
-		mux.Handle(p+path, protocol)
-	}
-	mux.Handle(p+PathToken, noStore(protocol))
-	mux.Handle(p+PathIntrospect, noStore(protocol))
+	mux.Handle(p+PathAuthorize, protocol)
+	mux.Handle(p+PathJWKS, protocol)
+	mux.Handle(p+PathRevoke, basicChallenge(protocol))
+	mux.Handle(p+PathToken, noStore(basicChallenge(protocol)))
+	mux.Handle(p+PathIntrospect, noStore(basicChallenge(protocol)))
 	if !s.opts.DisableRegistration {
 		mux.Handle(p+PathRegister, noStore(http.HandlerFunc(s.serveRegister)))
 	}
@@ -72,6 +72,26 @@ func noStore(h http.Handler) http.Handler {
 		w.Header().Set("Pragma", "no-cache")
 		h.ServeHTTP(w, r)
 	})
+}
+
+// basicChallenge adds the WWW-Authenticate challenge that RFC 6749 §5.2
+// requires on a 401 answering a client that tried HTTP Basic.
+func basicChallenge(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, _, ok := r.BasicAuth(); ok {
+			w = &challengeWriter{ResponseWriter: w}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type challengeWriter struct{ http.ResponseWriter }
+
+func (c *challengeWriter) WriteHeader(code int) {
+	if code == http.StatusUnauthorized {
+		c.Header().Set("WWW-Authenticate", `Basic realm="mcpgate", charset="UTF-8"`)
+	}
+	c.ResponseWriter.WriteHeader(code)
 }
 
 type metadataServer struct {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -295,8 +296,8 @@ func TestConfidentialCodeFlow(t *testing.T) {
 	if r := e.post(PathToken, f, "", ""); r.Error != "invalid_client" || r.status != http.StatusUnauthorized {
 		t.Errorf("no secret: %d %q", r.status, r.Error)
 	}
-	if r := e.post(PathToken, form(code), c.ID, secret+"x"); r.Error != "invalid_client" {
-		t.Errorf("wrong secret: %q", r.Error)
+	if r := e.post(PathToken, form(code), c.ID, secret+"x"); r.Error != "invalid_client" || r.status != http.StatusUnauthorized || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
+		t.Errorf("wrong secret: %d %q, WWW-Authenticate %q", r.status, r.Error, r.header.Get("WWW-Authenticate"))
 	}
 	basic := e.post(PathToken, form(code), c.ID, secret)
 	if basic.AccessToken == "" {
