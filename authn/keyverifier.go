@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,25 +154,27 @@ func (v *KeyVerifier) Verify(ctx context.Context, token string) (*mcpgate.Princi
 // entry returns the stored key with id, from the cache when fresh.
 func (v *KeyVerifier) entry(ctx context.Context, id string, now time.Time) (*keyEntry, error) {
 	n := now.UnixNano()
-	if v.opts.CacheSize > 0 {
-		v.mu.RLock()
-		e := v.keys[id]
-		negUntil := v.unknown[id]
-		v.mu.RUnlock()
-		if e != nil && n-e.loadedAt < int64(v.opts.CacheTTL) {
-			return e, nil
-		}
-		if e == nil && n < negUntil {
-			return nil, errUnknownKey
-		}
+	v.mu.RLock()
+	e := v.keys[id]
+	negUntil := v.unknown[id]
+	epoch := v.epoch
+	v.mu.RUnlock()
+	if e != nil && n-e.loadedAt < int64(v.opts.CacheTTL) {
+		return e, nil
 	}
-	// Concurrent checks of the same uncached key share one store read. The
-	// read is detached from the first caller's cancellation so that one
-	// client going away does not fail the others.
-	res, err, _ := v.loads.Do(id, func() (any, error) {
+	if e == nil && n < negUntil {
+		return nil, errUnknownKey
+	}
+	// Concurrent checks of the same uncached key share one store read. A
+	// check that starts after an invalidation never joins a read that
+	// started before it: the epoch is part of the flight's name. The read
+	// is detached from the first caller's cancellation so that one client
+	// going away does not fail the others.
+	flight := id + "/" + strconv.FormatUint(epoch, 10)
+	res, err, _ := v.loads.Do(flight, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		defer cancel()
-		return v.load(ctx, id, n)
+		return v.load(ctx, id, n, epoch)
 	})
 	if err != nil {
 		return nil, err
@@ -179,11 +182,9 @@ func (v *KeyVerifier) entry(ctx context.Context, id string, now time.Time) (*key
 	return res.(*keyEntry), nil
 }
 
-func (v *KeyVerifier) load(ctx context.Context, id string, now int64) (*keyEntry, error) {
-	v.mu.RLock()
-	epoch := v.epoch
-	v.mu.RUnlock()
-
+// load reads the key with id from the store and caches it, unless the
+// cache was invalidated since epoch.
+func (v *KeyVerifier) load(ctx context.Context, id string, now int64, epoch uint64) (*keyEntry, error) {
 	k, err := v.store.Key(ctx, id)
 	if errors.Is(err, mcpgate.ErrNotFound) {
 		if v.opts.CacheSize > 0 {

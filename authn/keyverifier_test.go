@@ -439,6 +439,33 @@ func TestKeyVerifierCaching(t *testing.T) {
 		}
 	})
 
+	t.Run("a check after an invalidation does not join an older read", func(t *testing.T) {
+		s := newMemStore()
+		v := NewKeyVerifier(s, &KeyVerifierOptions{Now: clock.Now, TouchInterval: -1})
+		key, k := mustCreateKey(t, s, clock.Now(), nil)
+		s.holdReads = make(chan struct{})
+		s.entered = make(chan string, 2)
+		first := make(chan error)
+		go func() { _, err := v.Verify(ctx, key); first <- err }()
+		<-s.entered // the first read is under way, and sees the key valid
+		if err := s.RevokeKey(ctx, k.ID, clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		v.Invalidate(k.ID)
+		second := make(chan error)
+		go func() { _, err := v.Verify(ctx, key); second <- err }()
+		select {
+		case <-s.entered: // a read of its own
+		case <-time.After(5 * time.Second):
+			t.Fatal("the check after the invalidation joined the older read")
+		}
+		close(s.holdReads)
+		<-first
+		if err := <-second; !errors.Is(err, errKeyInvalid) {
+			t.Errorf("check after revocation and invalidation = %v, want %v", err, errKeyInvalid)
+		}
+	})
+
 	t.Run("concurrent misses share one read", func(t *testing.T) {
 		s := newMemStore()
 		v := NewKeyVerifier(s, &KeyVerifierOptions{Now: clock.Now, TouchInterval: -1})
