@@ -217,6 +217,12 @@ func TestHandlerSensitiveKeys(t *testing.T) {
 			`"form":{"code_verifier":"[REDACTED]","grant_type":"authorization_code"}`},
 		{"any map", func(l *slog.Logger) { l.Info("m", "body", map[string]any{"refresh_token": pw, "n": 1}) }, pw, `"body":{"n":1,"refresh_token":"[REDACTED]"}`},
 		{"x-api-key", func(l *slog.Logger) { l.Info("m", "X-Api-Key", pw) }, pw, `"X-Api-Key":"[REDACTED]"`},
+		{"http request", func(l *slog.Logger) {
+			r := httptest.NewRequest("GET", "/mcp?access_token="+pw, nil)
+			r.Header.Set("Authorization", "Basic "+pw)
+			r.Header.Set("Cookie", "session="+pw)
+			l.Info("m", "req", r)
+		}, pw, `Authorization:[Basic [REDACTED]]`},
 		{"url values", func(l *slog.Logger) { l.Info("m", "form", url.Values{"password": {pw}, "username": {"alice"}}) }, pw,
 			`"form":{"password":["[REDACTED]"],"username":["alice"]}`},
 		{"url", func(l *slog.Logger) {
