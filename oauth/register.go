@@ -95,10 +95,13 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 
 // register validates md and stores the client it describes.
 func (s *Server) register(ctx context.Context, md *ClientMetadata) (*mcpgate.Client, string, error) {
+	// RFC 7591 §3.2.1 lets the server replace requested metadata: grant
+	// types, response types and scopes it does not support are dropped
+	// rather than refused (clients such as VS Code ask for more grants
+	// than they need), and the response says what was registered.
 	nc := NewClient{
 		Name:         md.ClientName,
 		RedirectURIs: md.RedirectURIs,
-		GrantTypes:   md.GrantTypes,
 		Source:       SourceDCR,
 	}
 	switch md.TokenEndpointAuthMethod {
@@ -108,18 +111,31 @@ func (s *Server) register(ctx context.Context, md *ClientMetadata) (*mcpgate.Cli
 	default:
 		return nil, "", badMetadata("token_endpoint_auth_method %q is not supported", md.TokenEndpointAuthMethod)
 	}
-	for _, rt := range md.ResponseTypes {
-		if rt != "code" {
-			return nil, "", badMetadata("response_type %q is not supported", rt)
+	if len(md.ResponseTypes) > 0 && !slices.Contains(md.ResponseTypes, "code") {
+		return nil, "", badMetadata("only response_type code is supported")
+	}
+	for _, g := range md.GrantTypes {
+		switch g {
+		case GrantAuthorizationCode, GrantRefreshToken:
+			nc.GrantTypes = append(nc.GrantTypes, g)
+		case GrantClientCredentials:
+			if nc.Confidential {
+				nc.GrantTypes = append(nc.GrantTypes, g)
+			}
 		}
+	}
+	if len(md.GrantTypes) > 0 && len(nc.GrantTypes) == 0 {
+		return nil, "", badMetadata("none of the grant_types is supported")
 	}
 	if md.Scope != "" {
 		for _, sc := range strings.Fields(md.Scope) {
-			if !slices.Contains(s.opts.ScopesSupported, sc) {
-				return nil, "", badMetadata("scope %q is not supported", sc)
+			if slices.Contains(s.opts.ScopesSupported, sc) && !slices.Contains(nc.Scopes, sc) {
+				nc.Scopes = append(nc.Scopes, sc)
 			}
 		}
-		nc.Scopes = strings.Fields(md.Scope)
+		if len(nc.Scopes) == 0 {
+			return nil, "", badMetadata("none of the requested scopes is supported")
+		}
 	}
 	return s.AddClient(ctx, nc)
 }

@@ -43,6 +43,13 @@ func TestRegister(t *testing.T) {
 		}
 	}
 
+	// Unsupported grant types, response types and scopes are dropped, and
+	// the response says what was registered (RFC 7591 §3.2.1).
+	st, m = e.register(`{"redirect_uris":["http://127.0.0.1:33418/"],"grant_types":["authorization_code","refresh_token","urn:ietf:params:oauth:grant-type:device_code"],"response_types":["code","token"],"scope":"notes:read admin"}`, "")
+	if st != http.StatusCreated || mustJSON(m["grant_types"]) != `["authorization_code","refresh_token"]` || m["scope"] != "notes:read" || mustJSON(m["response_types"]) != `["code"]` {
+		t.Errorf("lenient registration: %d %v", st, m)
+	}
+
 	// Cursor registers a private-use scheme (RFC 8252 §7.1), allowed by
 	// default and matched exactly.
 	cursor := "cursor://anysphere.cursor-retrieval/oauth/user-mcpgate/callback"
@@ -72,6 +79,7 @@ func TestRegister(t *testing.T) {
 		"password grant":     {`{"redirect_uris":["https://a.example/cb"],"grant_types":["password"]}`, "invalid_client_metadata"},
 		"public machine":     {`{"redirect_uris":["https://a.example/cb"],"grant_types":["client_credentials"]}`, "invalid_client_metadata"},
 		"unknown scope":      {`{"redirect_uris":["https://a.example/cb"],"scope":"admin"}`, "invalid_client_metadata"},
+		"unknown grant only": {`{"redirect_uris":["https://a.example/cb"],"grant_types":["urn:ietf:params:oauth:grant-type:device_code"]}`, "invalid_client_metadata"},
 		"not JSON":           {`redirect_uris=x`, "invalid_client_metadata"},
 		"redirect_uris type": {`{"redirect_uris":"https://a.example/cb"}`, "invalid_client_metadata"},
 	} {
