@@ -102,13 +102,19 @@ func (s *opServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthR
 	if !ok {
 		return s.errorRedirect(ar.RedirectURI, ar.State, "invalid_target", "resource is not served by this authorization server"), nil
 	}
+	scopes := s.allowedScopes(c, ar.Scopes)
+	if len(scopes) == 0 {
+		// Nothing asked for is served here (e.g. only "openid"): offer what
+		// the client may have; the token response states the scope.
+		scopes = s.allowedScopes(c, s.defaultScopes(c))
+	}
 	now := s.now()
 	req := &mcpgate.AuthRequest{
 		ID:            randomToken(16),
 		ClientID:      c.ID,
 		RedirectURI:   ar.RedirectURI,
 		State:         ar.State,
-		Scopes:        s.allowedScopes(c, ar.Scopes),
+		Scopes:        scopes,
 		Resource:      resource,
 		CodeChallenge: ar.CodeChallenge,
 		CreatedAt:     now,

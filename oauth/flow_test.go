@@ -84,6 +84,11 @@ func TestEmptyScope(t *testing.T) {
 	if !slices.Equal(pr.Scopes, testScopes) {
 		t.Errorf("scopes = %v, want %v", pr.Scopes, testScopes)
 	}
+	v.Set("scope", "openid profile")
+	pr, _ = e.srv.PendingRequest(t.Context(), e.login(v), "")
+	if !slices.Equal(pr.Scopes, testScopes) {
+		t.Errorf("only unsupported scopes: %v, want %v", pr.Scopes, testScopes)
+	}
 	v.Set("scope", "notes:read unknown:scope")
 	pr, _ = e.srv.PendingRequest(t.Context(), e.login(v), "")
 	if !slices.Equal(pr.Scopes, []string{"notes:read"}) {
