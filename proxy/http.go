@@ -259,14 +259,18 @@ func (h *HTTP) outgoing(r *http.Request, pr *mcpgate.Principal, body *requestBod
 		out.ContentLength = int64(body.buf.Len())
 		if out.ContentLength > 0 {
 			body.acquire()
-			out.Body = &bodyReader{b: body, r: bytes.NewReader(body.buf.Bytes())}
+			body.first.b = body
+			body.first.r.Reset(body.buf.Bytes())
+			out.Body = &body.first
 			// GetBody lets the transport resend the body when a pooled
 			// connection turns out to be closed before anything was written.
 			out.GetBody = func() (io.ReadCloser, error) {
 				if !body.tryAcquire() {
 					return nil, errBodyReleased
 				}
-				return &bodyReader{b: body, r: bytes.NewReader(body.buf.Bytes())}, nil
+				br := &bodyReader{b: body}
+				br.r.Reset(body.buf.Bytes())
+				return br, nil
 			}
 		} else {
 			out.Body = http.NoBody
@@ -341,8 +345,9 @@ func copyFlushing(w io.Writer, rc *http.ResponseController, r io.Reader) error {
 // requestBody is a pooled request body shared by the handler and the
 // transport, which may close its copy after RoundTrip has returned.
 type requestBody struct {
-	buf  *bytes.Buffer
-	refs atomic.Int32
+	buf   *bytes.Buffer
+	refs  atomic.Int32
+	first bodyReader // the upstream request's Body, allocated with the rest
 }
 
 func newRequestBody() *requestBody {
@@ -381,7 +386,7 @@ func (b *requestBody) release() {
 // bodyReader is the upstream request's body.
 type bodyReader struct {
 	b      *requestBody
-	r      *bytes.Reader
+	r      bytes.Reader
 	closed atomic.Bool
 }
 
