@@ -82,7 +82,7 @@ func newSDKEnv(t *testing.T, edit func(*Options)) *sdkEnv {
 	})
 	as := e.srv.Handler()
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == PathToken {
+		if strings.HasSuffix(r.URL.Path, PathToken) {
 			r.ParseForm()
 			if r.PostForm.Get("grant_type") == "refresh_token" {
 				se.refreshes.Add(1)
@@ -228,4 +228,25 @@ func TestSDKClientCIMD(t *testing.T) {
 			t.Errorf("a CIMD client was stored: %+v", clients)
 		}
 	})
+}
+
+// TestSDKClientIssuerPath: with an issuer that has a path, the client finds
+// the path-inserted RFC 8414 document and the endpoints under the path.
+func TestSDKClientIssuerPath(t *testing.T) {
+	se := newSDKEnv(t, func(o *Options) { o.Issuer = strings.TrimSuffix(o.Resource, "/mcp") + "/auth" })
+	if !strings.HasSuffix(se.srv.Metadata().TokenEndpoint, "/auth/token") {
+		t.Fatalf("token endpoint %s", se.srv.Metadata().TokenEndpoint)
+	}
+	h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
+			ClientName:   "Go SDK client",
+			RedirectURIs: []string{"http://127.0.0.1:47015/callback"},
+			GrantTypes:   []string{"authorization_code", "refresh_token"},
+		}},
+		AuthorizationCodeFetcher: se.browser,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	se.run(t, h, func() {})
 }
