@@ -110,6 +110,36 @@ type keyEntry struct {
 	principal mcpgate.Principal
 	loadedAt  int64        // unix nanos
 	lastTouch atomic.Int64 // unix nanos of the last last-used write
+	slab      atomic.Pointer[principalSlab]
+}
+
+// principalSlab holds principals handed out for one key. Each check gets
+// its own copy, which it may modify without affecting any other request,
+// but allocating them one at a time costs more than the rest of a cached
+// check; a slab makes that one allocation per slabSize checks.
+type principalSlab struct {
+	next atomic.Int32
+	ps   [slabSize]mcpgate.Principal
+}
+
+const slabSize = 32
+
+// newPrincipal returns a fresh copy of e.principal.
+func (e *keyEntry) newPrincipal() *mcpgate.Principal {
+	s := e.slab.Load()
+	if s != nil {
+		if i := s.next.Add(1) - 1; i < slabSize {
+			p := &s.ps[i]
+			*p = e.principal
+			return p
+		}
+	}
+	ns := new(principalSlab)
+	ns.next.Store(1)
+	p := &ns.ps[0]
+	*p = e.principal
+	e.slab.CompareAndSwap(s, ns) // if another check won, this slab serves only p
+	return p
 }
 
 var _ Verifier = (*KeyVerifier)(nil)
@@ -146,9 +176,7 @@ func (v *KeyVerifier) Verify(ctx context.Context, token string) (*mcpgate.Princi
 		return nil, errKeyInvalid
 	}
 	v.touch(e, id, now)
-	p := new(mcpgate.Principal)
-	*p = e.principal
-	return p, nil
+	return e.newPrincipal(), nil
 }
 
 // entry returns the stored key with id, from the cache when fresh.
