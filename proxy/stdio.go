@@ -155,6 +155,13 @@ func NewStdio(spec Command, opts *StdioOptions) (*Stdio, error) {
 	return s, nil
 }
 
+// Sessions returns the number of open MCP sessions.
+func (s *Stdio) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Stdio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.front.ServeHTTP(w, r)
@@ -200,6 +207,12 @@ func (s *Stdio) serveBridge(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Bad Request: missing Mcp-Session-Id", http.StatusBadRequest)
 			return
 		}
+		if !isInitialize(r) {
+			// Only initialize opens a session: anything else would start a
+			// process for nothing.
+			writeError(w, http.StatusBadRequest, requestIDOf(r), codeInvalidRequest, "missing Mcp-Session-Id: send initialize first")
+			return
+		}
 		var status int
 		bs, status = s.newSession()
 		if bs == nil {
@@ -235,6 +248,19 @@ func requestIDOf(r *http.Request) []byte {
 		return requestID(br.b.buf.Bytes())
 	}
 	return nil
+}
+
+// isInitialize reports whether r's body is an initialize request.
+func isInitialize(r *http.Request) bool {
+	br, ok := r.Body.(*bodyReader)
+	if !ok || br.b.buf == nil {
+		return false
+	}
+	found := false
+	eachMessage(br.b.buf.Bytes(), func(_ []byte, h *rpcHead) {
+		found = found || h.Method == "initialize"
+	})
+	return found
 }
 
 // newSession starts a session and, in per-session mode, its child. On

@@ -369,3 +369,42 @@ func TestStdioServerEverything(t *testing.T) {
 func bearerClient(token string) *http.Client {
 	return &http.Client{Transport: &bearer{token: token, base: http.DefaultTransport}}
 }
+
+func TestStdioStartsNoProcessWithoutInitialize(t *testing.T) {
+	s, err := proxy.NewStdio(testChild(t, "plain"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serveStdio(t, s)
+	resp := post(t, url, "tok-alice", "", `{"jsonrpc":"2.0","id":9,"method":"tools/list"}`)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("tools/list without a session: status %d, want 400", resp.StatusCode)
+	}
+	if n := s.Sessions(); n != 0 {
+		t.Errorf("%d sessions opened, want 0", n)
+	}
+}
+
+func TestStdioSessionEndStopsItsChild(t *testing.T) {
+	s, err := proxy.NewStdio(testChild(t, "plain"), &proxy.StdioOptions{TerminateGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serveStdio(t, s)
+	cs := connect(t, url, "tok-alice", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := callText(ctx, cs, "pid", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(out, &pid)
+	cs.Close() // DELETE ends the session
+	for (s.Sessions() > 0 || alive(pid)) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s.Sessions() != 0 || alive(pid) {
+		t.Errorf("after the session ended: %d sessions, child %d alive %v", s.Sessions(), pid, alive(pid))
+	}
+}
