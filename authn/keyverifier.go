@@ -110,6 +110,7 @@ type keyEntry struct {
 	principal mcpgate.Principal
 	loadedAt  int64        // unix nanos
 	lastTouch atomic.Int64 // unix nanos of the last last-used write
+	servedOne atomic.Bool  // the first principal was allocated on its own
 	slab      atomic.Pointer[principalSlab]
 }
 
@@ -126,6 +127,12 @@ const slabSize = 32
 
 // newPrincipal returns a fresh copy of e.principal.
 func (e *keyEntry) newPrincipal() *mcpgate.Principal {
+	if !e.servedOne.Load() && e.servedOne.CompareAndSwap(false, true) {
+		// An entry that is not cached serves one check: no slab for it.
+		p := new(mcpgate.Principal)
+		*p = e.principal
+		return p
+	}
 	s := e.slab.Load()
 	if s != nil {
 		if i := s.next.Add(1) - 1; i < slabSize {
@@ -184,7 +191,10 @@ func (v *KeyVerifier) entry(ctx context.Context, id string, now time.Time) (*key
 	n := now.UnixNano()
 	v.mu.RLock()
 	e := v.keys[id]
-	negUntil := v.unknown[id]
+	var negUntil int64
+	if e == nil {
+		negUntil = v.unknown[id]
+	}
 	epoch := v.epoch
 	v.mu.RUnlock()
 	if e != nil && n-e.loadedAt < int64(v.opts.CacheTTL) {
