@@ -173,3 +173,19 @@ func (s *Server) reloadKeysIfStale(ctx context.Context) bool {
 	}
 	return true
 }
+
+// keyRefresh is how often a server signing tokens rereads the keys, so
+// that a rotation by another process (the CLI, a replica) moves it to the
+// new key well within the old key's overlap.
+const keyRefresh = time.Minute
+
+func (s *Server) refreshKeys(ctx context.Context) {
+	s.keysMu.RLock()
+	stale := time.Since(s.keysLoaded) > keyRefresh
+	s.keysMu.RUnlock()
+	if stale {
+		if err := s.loadKeys(ctx, false); err != nil {
+			s.opts.Logger.WarnContext(ctx, "oauth: reload signing keys", "err", err)
+		}
+	}
+}

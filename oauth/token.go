@@ -31,6 +31,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*op.Response, error
 	if family == "" {
 		family = jti
 	}
+	s.refreshKeys(ctx)
 	signer := s.signingKey()
 	at, err := signer.Sign(jose.TypeAccessToken, &jose.Claims{
 		Issuer:   s.opts.Issuer,

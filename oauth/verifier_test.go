@@ -282,3 +282,39 @@ func TestRevocationsPrune(t *testing.T) {
 		t.Errorf("%d entries after pruning, want 1", got)
 	}
 }
+
+// TestRotationByAnotherProcess: a server picks up a key rotated by another
+// process (the CLI) for signing and for verifying.
+func TestRotationByAnotherProcess(t *testing.T) {
+	e := newEnv(t, nil)
+	cli, err := New(e.store, &Options{Resource: e.srv.Resource(), Now: e.clock.Now, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, err := cli.RotateSigningKey(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A token signed with the new key verifies on the running server.
+	c := e.addPublicClient("http://127.0.0.1/cb")
+	fresh, err := cli.signingKey().Sign(jose.TypeAccessToken, &jose.Claims{Issuer: e.srv.Issuer(), Subject: "alice",
+		Audience: []string{e.srv.Resource()}, ID: "j", ClientID: c.ID, IssuedAt: e.clock.Now(), Expires: e.clock.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.keysMu.Lock()
+	e.srv.keysLoaded = time.Time{} // as if the reload interval had passed
+	e.srv.keysMu.Unlock()
+	if _, err := e.verify(fresh); err != nil {
+		t.Errorf("token of the rotated key: %v", err)
+	}
+	// And the running server signs with it.
+	e.srv.keysMu.Lock()
+	e.srv.keysLoaded = time.Time{}
+	e.srv.keysMu.Unlock()
+	tok := e.exchange(c, e.code(authorizeParams(c)), nil).AccessToken
+	header, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	if !strings.Contains(string(header), kid) {
+		t.Errorf("token header %s, want kid %s", header, kid)
+	}
+}
