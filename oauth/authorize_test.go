@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -211,4 +212,30 @@ func TestIssuerWithPath(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestErrorPage: a browser sent to /authorize with a bad client sees an
+// HTML page that cannot be framed, with the description escaped.
+func TestErrorPage(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.addPublicClient("https://app.example.com/cb")
+	v := authorizeParams(c)
+	v.Set("redirect_uri", "https://evil.example.com/<script>")
+	req, _ := http.NewRequest("GET", e.http.URL+PathAuthorize+"?"+v.Encode(), nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	resp, err := noRedirectClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("status %d, type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Errorf("CSP %q", resp.Header.Get("Content-Security-Policy"))
+	}
+	if !strings.Contains(string(body), "redirect_uri is not registered") || strings.Contains(string(body), "<script>") {
+		t.Errorf("body %s", body)
+	}
 }
