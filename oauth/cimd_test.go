@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,9 @@ func TestCIMDBlockedAddresses(t *testing.T) {
 				t.Errorf("authorize: %d, want 400", resp.StatusCode)
 			}
 		})
+	}
+	if got := e.alerts.list(); !slices.Contains(got, "oauth.cimd_blocked") {
+		t.Errorf("alerts = %v, want oauth.cimd_blocked", got)
 	}
 	// Without test mode an http client_id is not a metadata URL at all.
 	if e.srv.cimd.isCIMD(target.URL + "/client.json") {

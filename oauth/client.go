@@ -47,7 +47,12 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*mcpgate.Client, 
 		if c, err := s.store.Client(ctx, id); err == nil && !c.RevokedAt.IsZero() {
 			return nil, mcpgate.ErrNotFound
 		}
-		return s.cimd.resolve(ctx, id)
+		c, err := s.cimd.resolve(ctx, id)
+		if errors.Is(err, ErrBlockedAddress) {
+			s.opts.Logger.WarnContext(ctx, "oauth: client metadata URL refused", "client_id", id, "err", err)
+			s.opts.Alerts(ctx, "oauth.cimd_blocked", "client_id", id)
+		}
+		return c, err
 	}
 	c, err := s.store.Client(ctx, id)
 	if err != nil {
