@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,12 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	rw := &pipeWriter{header: make(http.Header), pw: pw, ready: make(chan struct{})}
 	go func() {
 		defer func() {
+			if v := recover(); v != nil {
+				// As net/http does for its own handlers: the request fails,
+				// the process goes on.
+				rw.WriteHeader(http.StatusBadGateway)
+				pw.CloseWithError(fmt.Errorf("proxy: handler panic: %v", v))
+			}
 			rw.WriteHeader(http.StatusOK) // in case the handler wrote nothing
 			pw.Close()
 			if req.Body != nil {

@@ -233,3 +233,16 @@ func TestTypedNilPolicyMeansNoFilter(t *testing.T) {
 		t.Error("a real policy was dropped")
 	}
 }
+
+func TestHandlerTransportSurvivesPanic(t *testing.T) {
+	tr := handlerTransport{http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })}
+	req := httptest.NewRequest(http.MethodPost, "http://stdio.invalid/mcp", strings.NewReader("{}"))
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want 502", resp.StatusCode)
+	}
+}
