@@ -20,9 +20,24 @@ func requestIDFrom(ctx context.Context) string {
 }
 
 // common wraps every route: panic recovery (logged through the redacting
-// logger), a request id, baseline security headers, and the Host and Origin
-// checks that stop DNS rebinding and cross-site requests.
+// logger), a request id, baseline security headers, and the Host check that
+// stops DNS rebinding.
 func (g *Gateway) common(next http.Handler) http.Handler {
+	checked := g.checkHost(next)
+	return redact.Recover(g.logger)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := newRequestID()
+		w.Header().Set("X-Request-Id", id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		checked.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	}))
+}
+
+// sameOrigin refuses browser requests from foreign origins on MCP
+// endpoints: CrossOriginProtection for unsafe methods, and an Origin check
+// for every method, since no MCP client needs a foreign origin. The OAuth
+// endpoints are not wrapped: browser-based clients call them cross-origin,
+// and the login pages carry their own CSRF protection.
+func (g *Gateway) sameOrigin(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	for _, o := range g.trustedOrigins() {
 		// AddTrustedOrigin only fails on malformed origins, which
@@ -32,12 +47,12 @@ func (g *Gateway) common(next http.Handler) http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusForbidden, "forbidden", "cross-origin request refused")
 	}))
-	checked := cop.Handler(g.checkHost(next))
-	return redact.Recover(g.logger)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := newRequestID()
-		w.Header().Set("X-Request-Id", id)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		checked.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && o != "null" && !g.originAllowed(o) {
+			writeJSONError(w, http.StatusForbidden, "forbidden", "origin not allowed")
+			return
+		}
+		next.ServeHTTP(w, r)
 	}))
 }
 
@@ -47,17 +62,11 @@ func (g *Gateway) trustedOrigins() []string {
 
 // checkHost refuses requests whose Host header names neither the public
 // host nor a loopback name, when they arrive on a loopback address: a DNS
-// rebinding page reaches 127.0.0.1 with its own host name in Host. It also
-// refuses browser requests whose Origin is foreign (CrossOriginProtection
-// lets simple GETs through; MCP endpoints never need a foreign origin).
+// rebinding page reaches 127.0.0.1 with its own host name in Host.
 func (g *Gateway) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !g.hostAllowed(r) {
 			writeJSONError(w, http.StatusForbidden, "forbidden", "host not allowed")
-			return
-		}
-		if o := r.Header.Get("Origin"); o != "" && o != "null" && !g.originAllowed(o) {
-			writeJSONError(w, http.StatusForbidden, "forbidden", "origin not allowed")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/mcpgate/mcpgate/authn"
 	"github.com/mcpgate/mcpgate/authz"
 	"github.com/mcpgate/mcpgate/demo"
+	"github.com/mcpgate/mcpgate/oauth"
 )
 
 // DefaultMaxBodyBytes bounds a JSON-RPC request body. MCP messages are small;
@@ -58,12 +60,9 @@ type Options struct {
 	// OnChange is called for every entry of the store's change feed, after
 	// the gateway's own caches have applied it.
 	OnChange func(mcpgate.Change)
-	// AuthServer, when set, is mounted at the root and serves the
-	// authorization server's endpoints and pages.
-	AuthServer http.Handler
-	// AuthorizationServers lists issuer URLs for the protected resource
-	// metadata; empty when the gateway accepts API keys only.
-	AuthorizationServers []string
+	// OAuth, when set, runs the embedded authorization server; nil means
+	// API keys (and Verifiers) only.
+	OAuth *OAuthOptions
 	// ScopesSupported is advertised in metadata and in 401 scope hints;
 	// nil uses the built-in server's scopes.
 	ScopesSupported []string
@@ -88,6 +87,7 @@ type Gateway struct {
 	audit   *auditWriter
 	handler http.Handler
 	prmURL  string
+	oauth   *oauth.Server // nil without OAuth
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -123,7 +123,15 @@ func New(opts *Options) (*Gateway, error) {
 	g := &Gateway{opts: o, public: public, logger: o.Logger}
 	g.prmURL = metadataURL(public)
 	g.keys = authn.NewKeyVerifier(o.Store, &authn.KeyVerifierOptions{Now: o.Now, Logger: o.Logger})
-	g.authn = authn.New(authn.Chain(g.keys, o.Verifiers...), &authn.Options{
+	mux := http.NewServeMux()
+	verifiers := o.Verifiers
+	if o.OAuth != nil {
+		if err := g.setupOAuth(mux); err != nil {
+			return nil, err
+		}
+		verifiers = append(slices.Clip(verifiers), g.oauth.Verifier())
+	}
+	g.authn = authn.New(authn.Chain(g.keys, verifiers...), &authn.Options{
 		ResourceMetadataURL: g.prmURL,
 		Scope:               strings.Join(o.ScopesSupported, " "),
 		Logger:              o.Logger,
@@ -142,7 +150,7 @@ func New(opts *Options) (*Gateway, error) {
 		_ = authn.WatchChanges(ctx, o.Store, o.ChangePoll, g.applyChange)
 	}()
 
-	g.handler, err = g.routes()
+	g.handler, err = g.routes(mux)
 	if err != nil {
 		g.Close()
 		return nil, err
@@ -171,11 +179,9 @@ func ParsePublicURL(s string) (*url.URL, error) {
 }
 
 func (g *Gateway) applyChange(c mcpgate.Change) {
-	switch c.Kind {
-	case mcpgate.ChangeKey:
-		g.keys.Invalidate(c.ID)
-	case mcpgate.ChangeSubject:
-		g.keys.InvalidateAll()
+	g.keys.Apply(c)
+	if g.oauth != nil {
+		g.oauth.ApplyChange(c)
 	}
 	if g.opts.OnChange != nil {
 		g.opts.OnChange(c)
@@ -189,11 +195,16 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 func (g *Gateway) Close() error {
 	g.cancel()
 	g.wg.Wait()
+	g.keys.Close()
 	return nil
 }
 
-func (g *Gateway) routes() (http.Handler, error) {
-	mux := http.NewServeMux()
+// resource is the canonical MCP URL, the audience of access tokens.
+func (g *Gateway) resource() string {
+	return strings.TrimSuffix(g.public.String(), "/")
+}
+
+func (g *Gateway) routes(mux *http.ServeMux) (http.Handler, error) {
 	o := g.opts
 
 	prm := g.metadataHandler()
@@ -209,23 +220,18 @@ func (g *Gateway) routes() (http.Handler, error) {
 		if u.Path == "" || !strings.HasPrefix(u.Path, "/") {
 			return nil, fmt.Errorf("upstream %q: path %q must start with /", u.Name, u.Path)
 		}
-		mux.Handle(u.Path, g.mcpHandler(u.Policy, u.Handler))
+		mux.Handle(u.Path, g.sameOrigin(g.mcpHandler(u.Policy, u.Handler)))
 		if u.Path == base {
 			servedBase = true
 		}
 	}
 	if !servedBase {
-		mux.Handle(base, g.mcpHandler(demo.Policy(), g.builtin()))
+		mux.Handle(base, g.sameOrigin(g.mcpHandler(demo.Policy(), g.builtin())))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	if o.AuthServer != nil {
-		mux.Handle("/", o.AuthServer)
-	} else {
-		mux.Handle("/", http.NotFoundHandler())
-	}
 	return g.common(mux), nil
 }
 
@@ -251,5 +257,5 @@ func (g *Gateway) builtin() http.Handler {
 		}
 		stateful.ServeHTTP(w, r)
 	})
-	return withTokenInfo(h)
+	return h
 }

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/modelcontextprotocol/go-sdk/auth"
-
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/authn"
 	"github.com/mcpgate/mcpgate/authz"
@@ -127,22 +125,6 @@ func writeRPCError(w http.ResponseWriter, status int, code int, msg string) {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
 	}{code, msg}})
-}
-
-// withTokenInfo hands the principal to the go-sdk as *auth.TokenInfo, so tool
-// handlers find it at req.Extra.TokenInfo and the SDK binds each session to
-// the principal (a session id presented by another principal gets 403). The
-// SDK keeps its context key private, so this goes through its own middleware
-// with a verifier that reads the principal authn already established.
-func withTokenInfo(next http.Handler) http.Handler {
-	verify := func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
-		p := mcpgate.PrincipalFromContext(ctx)
-		if p == nil {
-			return nil, auth.ErrInvalidToken
-		}
-		return authn.TokenInfo(p), nil
-	}
-	return auth.RequireBearerToken(verify, nil)(next)
 }
 
 // statusRecorder remembers the status written through it. Unwrap lets

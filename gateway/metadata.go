@@ -21,9 +21,13 @@ func metadataURL(public *url.URL) string {
 //
 // [RFC 9728]: https://www.rfc-editor.org/rfc/rfc9728
 func (g *Gateway) metadataHandler() http.Handler {
+	var issuers []string
+	if g.oauth != nil {
+		issuers = []string{g.oauth.Issuer()}
+	}
 	md := &oauthex.ProtectedResourceMetadata{
-		Resource:               strings.TrimSuffix(g.public.String(), "/"),
-		AuthorizationServers:   g.opts.AuthorizationServers,
+		Resource:               g.resource(),
+		AuthorizationServers:   issuers,
 		ScopesSupported:        g.opts.ScopesSupported,
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           "mcpgate",

@@ -23,6 +23,8 @@ type CLI struct {
 
 	Serve   ServeCmd   `cmd:"" help:"Run the gateway."`
 	Keys    KeysCmd    `cmd:"" help:"Create, list, revoke and rotate API keys."`
+	Users   UsersCmd   `cmd:"" help:"Manage local login users of the authorization server."`
+	Clients ClientsCmd `cmd:"" help:"Manage OAuth clients."`
 	Audit   AuditCmd   `cmd:"" help:"Show audit events."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
@@ -111,7 +113,10 @@ func (g *Globals) logger(e *env) *slog.Logger {
 	} else {
 		h = slog.NewTextHandler(e.stderr, opts)
 	}
-	return slog.New(redact.NewHandler(h))
+	l := slog.New(redact.NewHandler(h))
+	// Packages that log through slog.Default get the same redaction.
+	slog.SetDefault(l)
+	return l
 }
 
 // openStore opens the configured store: Postgres when --store is a postgres

@@ -22,6 +22,13 @@ type ServeCmd struct {
 	Docs        string        `help:"Folder of markdown documents for the built-in server (default: the shipped samples)." env:"MCPGATE_DOCS" type:"existingdir" placeholder:"DIR"`
 	MaxBody     int64         `help:"Largest request body accepted, in bytes." env:"MCPGATE_MAX_BODY" default:"4194304"`
 	Shutdown    time.Duration `help:"How long in-flight requests may take to finish on SIGINT/SIGTERM." env:"MCPGATE_SHUTDOWN_TIMEOUT" default:"30s"`
+
+	OAuth             bool          `help:"Run the embedded OAuth 2.1 authorization server (--no-oauth: API keys only)." env:"MCPGATE_OAUTH" default:"true" negatable:""`
+	Issuer            string        `help:"OAuth issuer URL (default: the origin of --public-url)." env:"MCPGATE_ISSUER" placeholder:"URL"`
+	RegistrationToken string        `help:"Require this initial access token for dynamic client registration (default: open, rate-limited)." env:"MCPGATE_REGISTRATION_TOKEN" placeholder:"TOKEN"`
+	NoRegistration    bool          `help:"Turn dynamic client registration off." env:"MCPGATE_NO_REGISTRATION"`
+	AllowLoopbackCIMD bool          `help:"Fetch client metadata documents from loopback http URLs (local testing only)." env:"MCPGATE_ALLOW_LOOPBACK_CIMD" hidden:""`
+	AccessTokenTTL    time.Duration `help:"Lifetime of OAuth access tokens; refresh tokens renew them." env:"MCPGATE_ACCESS_TOKEN_TTL" default:"10m"`
 }
 
 // Run serves until the context ends, then shuts down gracefully.
@@ -32,6 +39,9 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	}
 	if c.MaxBody <= 0 {
 		return usagef("--max-body must be positive")
+	}
+	if c.AccessTokenTTL < time.Second || c.AccessTokenTTL > 24*time.Hour {
+		return usagef("--access-token-ttl must be between 1s and 24h")
 	}
 	store, err := g.openStore(e)
 	if err != nil {
@@ -51,6 +61,15 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		Logger:       logger,
 		MaxBodyBytes: c.MaxBody,
 		Upstreams:    ups,
+	}
+	if c.OAuth {
+		opts.OAuth = &gateway.OAuthOptions{
+			Issuer:              c.Issuer,
+			RegistrationToken:   c.RegistrationToken,
+			DisableRegistration: c.NoRegistration,
+			AllowLoopbackCIMD:   c.AllowLoopbackCIMD,
+			AccessTokenTTL:      c.AccessTokenTTL,
+		}
 	}
 	docs := c.Docs
 	if docs == "" {
