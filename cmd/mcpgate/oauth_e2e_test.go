@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+)
+
+// The OAuth end-to-end tests run the real binary with its embedded
+// authorization server and drive the real login and consent pages with a
+// cookie-keeping "browser" that reads the forms mcpgate serves.
+
+const alicePassword = "correct horse battery staple"
+
+func addUser(t *testing.T, data, name, password string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(binPath, append([]string{"--data", data, "users", "add", name}, args...)...)
+	cmd.Env = cleanEnv()
+	cmd.Stdin = strings.NewReader(password + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("users add %s: %v\n%s", name, err, out)
+	}
+}
+
+var (
+	csrfRe   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	reqRe    = regexp.MustCompile(`name="req" value="([^"]+)"`)
+	scopeRe  = regexp.MustCompile(`name="scope" value="([^"]+)"`)
+	actionRe = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
+)
+
+// formBrowser signs in as a user on mcpgate's pages and approves whatever
+// the consent page offers. It stops at the redirect that leaves mcpgate
+// (the client's callback) and returns it.
+type formBrowser struct {
+	base     string // mcpgate origin
+	user, pw string
+	logins   atomic.Int32
+}
+
+func (b *formBrowser) authorize(ctx context.Context, authURL string) (*url.URL, error) {
+	b.logins.Add(1)
+	jar, _ := cookiejar.New(nil)
+	var callback *url.URL
+	client := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if !strings.HasPrefix(req.URL.String(), b.base+"/") {
+			callback = req.URL
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	get := func(u string) (string, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body), nil
+	}
+	post := func(action string, form url.Values) (string, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.base+action, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", b.base)
+		resp, err := client.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode >= 400 {
+			return "", fmt.Errorf("POST %s: %d %s", action, resp.StatusCode, body)
+		}
+		return string(body), nil
+	}
+	field := func(re *regexp.Regexp, page string) string {
+		if m := re.FindStringSubmatch(page); m != nil {
+			return html.UnescapeString(m[1])
+		}
+		return ""
+	}
+
+	page, err := get(authURL)
+	if err != nil {
+		return nil, err
+	}
+	for step := 0; callback == nil && step < 4; step++ {
+		action := field(actionRe, page)
+		form := url.Values{"csrf": {field(csrfRe, page)}, "req": {field(reqRe, page)}}
+		switch action {
+		case "/login":
+			form.Set("method", "password")
+			form.Set("username", b.user)
+			form.Set("password", b.pw)
+		case "/consent":
+			form.Set("action", "approve")
+			for _, m := range scopeRe.FindAllStringSubmatch(page, -1) {
+				form.Add("scope", m[1])
+			}
+		default:
+			return nil, fmt.Errorf("unexpected page (no login or consent form):\n%s", page)
+		}
+		if page, err = post(action, form); err != nil {
+			return nil, err
+		}
+	}
+	if callback == nil {
+		return nil, errors.New("never redirected back to the client")
+	}
+	return callback, nil
+}
+
+func (b *formBrowser) fetcher(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+	cb, err := b.authorize(ctx, args.URL)
+	if err != nil {
+		return nil, err
+	}
+	q := cb.Query()
+	if e := q.Get("error"); e != "" {
+		return nil, fmt.Errorf("authorization error %s", e)
+	}
+	return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+}
+
+// TestGoSDKOAuth has the Go SDK's own OAuth client (PRM → AS metadata →
+// DCR or CIMD → PKCE with resource) connect to the real gateway, sign in on
+// its pages, call tools, and refresh when its short-lived token expires.
+func TestGoSDKOAuth(t *testing.T) {
+	redirect := "http://127.0.0.1:47101/callback"
+	// Client metadata documents are https URLs; the gateway trusts this
+	// test server's certificate through SSL_CERT_FILE, as an operator's
+	// private CA would be trusted.
+	var fetched atomic.Int32
+	docs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetched.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"client_id":%q,"client_name":"Go SDK via CIMD","redirect_uris":[%q],"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`,
+			"https://"+r.Host+r.URL.Path, redirect)
+	}))
+	defer docs.Close()
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: docs.Certificate().Raw})
+	if err := os.WriteFile(caFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	data := filepath.Join(dir, "data")
+	addUser(t, data, "alice", alicePassword)
+	srv := startServerEnv(t, data, []string{"SSL_CERT_FILE=" + caFile}, "--access-token-ttl", "2s", "--allow-loopback-cimd")
+
+	for _, tc := range []struct {
+		name string
+		cfg  auth.AuthorizationCodeHandlerConfig
+	}{
+		{"DCR", auth.AuthorizationCodeHandlerConfig{
+			DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
+				ClientName:              "Go SDK client",
+				RedirectURIs:            []string{redirect},
+				GrantTypes:              []string{"authorization_code", "refresh_token"},
+				TokenEndpointAuthMethod: "none",
+			}},
+		}},
+		{"CIMD", auth.AuthorizationCodeHandlerConfig{
+			ClientIDMetadataDocumentConfig: &auth.ClientIDMetadataDocumentConfig{URL: docs.URL + "/client.json"},
+			RedirectURL:                    redirect,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			browser := &formBrowser{base: srv.base, user: "alice", pw: alicePassword}
+			cfg := tc.cfg
+			cfg.AuthorizationCodeFetcher = browser.fetcher
+			h, err := auth.NewAuthorizationCodeHandler(&cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			client := mcp.NewClient(&mcp.Implementation{Name: "go-sdk-oauth", Version: "1"}, nil)
+			session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv.url, OAuthHandler: h, MaxRetries: -1}, nil)
+			if err != nil {
+				t.Fatalf("connect: %v\n%s", err, srv.logs.String())
+			}
+			defer session.Close()
+			res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "notes_create", Arguments: map[string]any{"title": "via " + tc.name, "body": "oauth"}})
+			if err != nil || res.IsError {
+				t.Fatalf("notes_create: %v %v", err, res)
+			}
+			time.Sleep(2500 * time.Millisecond) // the access token expires; the client refreshes
+			res, err = session.CallTool(ctx, &mcp.CallToolParams{Name: "notes_list"})
+			if err != nil || !strings.Contains(toolText(res), "via "+tc.name) {
+				t.Fatalf("notes_list after refresh: %v %v", err, res)
+			}
+			if n := browser.logins.Load(); n != 1 {
+				t.Errorf("%d sign-ins, want 1 (a refresh needs none)", n)
+			}
+		})
+	}
+	if fetched.Load() == 0 {
+		t.Error("the client metadata document was never fetched")
+	}
+	// The gateway's audit trail names the OAuth client and the user.
+	res := mcpgateCLI(t, data, "audit", "--json", "--since", "5m")
+	if !strings.Contains(res.stdout, `"subject":"alice"`) || !strings.Contains(res.stdout, `"client_id":"`+docs.URL+`/client.json"`) {
+		t.Errorf("audit lacks the OAuth principal:\n%s", res.stdout)
+	}
+	if strings.Contains(srv.logs.String(), alicePassword) {
+		t.Error("the password reached the log")
+	}
+}
+
+// TestTypeScriptOAuth: the official TypeScript SDK client (pinned in
+// interop/) completes the flow against the real gateway, playing the
+// browser on mcpgate's own sign-in and consent pages, with dynamic
+// registration and again with a Client ID Metadata Document; it calls tools
+// and refreshes.
+func TestTypeScriptOAuth(t *testing.T) {
+	node := interopBin(t, "node")
+	script, err := filepath.Abs("../../interop/oauth-flow.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirect := "http://127.0.0.1:47102/callback"
+	docs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"client_id":%q,"client_name":"TypeScript via CIMD","redirect_uris":[%q],"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`,
+			"https://"+r.Host+r.URL.Path, redirect)
+	}))
+	defer docs.Close()
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: docs.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	addUser(t, data, "alice", alicePassword)
+	srv := startServerEnv(t, data, []string{"SSL_CERT_FILE=" + caFile}, "--allow-loopback-cimd")
+
+	for name, cimd := range map[string]string{"DCR": "", "CIMD": docs.URL + "/ts-client.json"} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, node, script)
+			cmd.Dir = filepath.Dir(script)
+			cmd.Env = append(cleanEnv(), "MCP_URL="+srv.url, "USERNAME=alice", "PASSWORD="+alicePassword,
+				"REDIRECT_URL="+redirect, "CIMD_URL="+cimd)
+			out, err := cmd.Output()
+			if err != nil {
+				var stderr []byte
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					stderr = ee.Stderr
+				}
+				t.Fatalf("node: %v\n%s\n%s", err, out, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			last := lines[len(lines)-1]
+			for _, want := range []string{`"refreshed":true`, `"/login"`, `"/consent"`, `notes_create`, `from TypeScript`} {
+				if !strings.Contains(last, want) {
+					t.Errorf("result lacks %s: %s", want, last)
+				}
+			}
+			if cimd != "" && !strings.Contains(last, `"clientID":"`+cimd+`"`) {
+				t.Errorf("CIMD client id not used: %s", last)
+			}
+		})
+	}
+}
