@@ -15,7 +15,8 @@
 #                          free loopback port)
 #   --scenario NAME        run one scenario only
 #   --timeout SECONDS      bound for each suite run (default 300)
-#   --output-dir DIR       keep the suite's results there
+#   --output-dir DIR       keep the suite's results (and, on failure, the logs) there
+# MCPGATE_CONFORMANCE_VERBOSE=1 logs every request at every hop.
 # The same options can be given as MCPGATE_CONFORMANCE_GATEWAY_URL,
 # MCPGATE_CONFORMANCE_AUTH_HEADER and MCPGATE_CONFORMANCE_UPSTREAM_ADDR.
 set -euo pipefail
@@ -66,7 +67,7 @@ trap cleanup EXIT
 # start NAME ARGS...: runs a mode of the helper and waits for its URL.
 start() {
 	local name=$1; shift
-	"$work/conformance" "$name" -urlfile "$work/$name.url" "$@" >"$work/$name.log" 2>&1 &
+	"$work/conformance" "$name" -urlfile "$work/$name.url" ${MCPGATE_CONFORMANCE_VERBOSE:+-v} "$@" >"$work/$name.log" 2>&1 &
 	echo $! >"$work/$name.pid"
 	for _ in $(seq 100); do
 		[[ -s $work/$name.url ]] && { cat "$work/$name.url"; return 0; }
@@ -109,6 +110,7 @@ run through-mcpgate "$forward_url" || proxied=$?
 if [[ $baseline -ne 0 || $proxied -ne 0 ]]; then
 	echo "conformance: direct exit $baseline, through mcpgate exit $proxied" >&2
 	for f in "$work"/*.log; do echo "== $f" >&2; tail -n 50 "$f" >&2; done
+	[[ -n $outdir ]] && cp "$work"/*.log "$outdir"/
 	exit 1
 fi
 echo "conformance: every scenario passed, directly and through mcpgate"

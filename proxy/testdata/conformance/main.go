@@ -14,11 +14,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -28,7 +30,9 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/internal/conformanceserver"
@@ -46,6 +50,7 @@ func main() {
 	token := fs.String("token", "", "gateway: the bearer token to admit")
 	target := fs.String("target", "", "forward: URL to forward to")
 	header := fs.String("header", "", `forward: header to add, "Name: value"`)
+	verbose := fs.Bool("v", false, "log every request: JSON-RPC method, status, duration")
 	_ = fs.Parse(os.Args[2:])
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -102,6 +107,9 @@ func main() {
 		}
 	}
 	fmt.Fprintln(os.Stderr, os.Args[1], "serving", served)
+	if *verbose {
+		h = logRequests(os.Args[1], h)
+	}
 	srv := &http.Server{Handler: h}
 	go func() {
 		<-ctx.Done()
@@ -151,3 +159,41 @@ func isLoopback(hostport string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// logRequests logs each request when it starts and when it ends, so that a
+// request that hangs shows which hop holds it.
+func logRequests(name string, next http.Handler) http.Handler {
+	var seq atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := seq.Add(1)
+		var head string
+		if r.Body != nil {
+			b, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			head = string(b[:min(len(b), 120)])
+		}
+		start := time.Now()
+		log.Printf("%s #%d start %s session=%s %s", name, n, r.Method, r.Header.Get("Mcp-Session-Id"), head)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		log.Printf("%s #%d end status=%d bytes=%d after %v", name, n, sw.status, sw.n, time.Since(start).Round(time.Millisecond))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	n      int
+}
+
+func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = 200
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += n
+	return n, err
+}
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *statusWriter) Flush()                      { _ = http.NewResponseController(w.ResponseWriter).Flush() }
