@@ -89,7 +89,7 @@ type Stdio struct {
 }
 
 // NewStdio returns a handler for the stdio server spec. No child starts
-// until the first session (per-session mode) or the first request (shared).
+// until a client initializes the first session.
 func NewStdio(spec Command, opts *StdioOptions) (*Stdio, error) {
 	if spec.Path == "" {
 		return nil, errors.New("proxy: stdio command has no program")
