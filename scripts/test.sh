@@ -38,16 +38,28 @@ mkdir -p test-artifacts
 MCPGATE_ARTIFACTS="$root/test-artifacts" go test -race -count=1 -timeout 20m ./...
 
 step "fuzz (short runs)"
-fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-8s}" "./$1"; }
+fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-5s}" "./$1"; }
+# Every parser of untrusted input: keys, Authorization headers, JSON-RPC
+# bodies and list results, log redaction, JWTs, OAuth requests, client
+# metadata documents, redirect URIs, password hashes, SSE streams, config
+# files and command lines.
 fuzz apikey FuzzParse
 fuzz authn FuzzParseBearer
 fuzz authz FuzzParseCalls
+fuzz authz FuzzFilterListResult
 fuzz redact FuzzString
+fuzz jose FuzzVerify
+fuzz oauth FuzzAuthorize
+fuzz oauth FuzzToken
+fuzz oauth FuzzParseCIMD
+fuzz oauth FuzzRedirectAllowed
+fuzz login FuzzParsePHC
+fuzz proxy FuzzCopySSE
+fuzz cmd/mcpgate FuzzParseConfig
+fuzz cmd/mcpgate FuzzSplitCommand
 
-if [ -x interop/conformance.sh ]; then
-  step "MCP conformance suite through mcpgate"
-  interop/conformance.sh
-fi
+step "MCP conformance suite: directly, and through mcpgate serve --upstream with an API key"
+scripts/conformance.sh
 
 echo
 echo "all tests passed"

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,6 +31,11 @@ import (
 var binPath string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "^$" {
+		// Fuzzing and benchmarks only: no binary needed.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "mcpgate-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

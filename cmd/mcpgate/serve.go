@@ -23,7 +23,7 @@ type ServeCmd struct {
 	MaxBody     int64         `help:"Largest request body accepted, in bytes." env:"MCPGATE_MAX_BODY" default:"4194304"`
 	Shutdown    time.Duration `help:"How long in-flight requests may take to finish on SIGINT/SIGTERM." env:"MCPGATE_SHUTDOWN_TIMEOUT" default:"30s"`
 
-	OAuth             bool          `help:"Run the embedded OAuth 2.1 authorization server (--no-oauth: API keys only)." env:"MCPGATE_OAUTH" default:"true" negatable:""`
+	OAuth             bool          `name:"oauth" help:"Run the embedded OAuth 2.1 authorization server (--no-oauth: API keys only)." env:"MCPGATE_OAUTH" default:"true" negatable:""`
 	Issuer            string        `help:"OAuth issuer URL (default: the origin of --public-url)." env:"MCPGATE_ISSUER" placeholder:"URL"`
 	RegistrationToken string        `help:"Require this initial access token for dynamic client registration (default: open, rate-limited)." env:"MCPGATE_REGISTRATION_TOKEN" placeholder:"TOKEN"`
 	NoRegistration    bool          `help:"Turn dynamic client registration off." env:"MCPGATE_NO_REGISTRATION"`

@@ -6,7 +6,7 @@ import (
 )
 
 // splitCommand splits a command line into words the way a POSIX shell does
-// for the simple cases people type: spaces separate words, single quotes
+// for the simple cases people type: ASCII white space separates words, single quotes
 // keep everything literal, double quotes keep spaces, a backslash escapes
 // the next character outside single quotes. No variables, globs or pipes:
 // the command is executed directly, never through a shell.
@@ -17,7 +17,7 @@ func splitCommand(s string) ([]string, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c == ' ' || c == '\t' || c == '\n':
+		case c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r':
 			if inWord {
 				words = append(words, cur.String())
 				cur.Reset()
