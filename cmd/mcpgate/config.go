@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mcpgate/mcpgate/authz"
+	"github.com/mcpgate/mcpgate/proxy"
 )
 
 // Config is the YAML config file. Every scalar setting also has a flag and
@@ -27,19 +29,13 @@ type Config struct {
 	Upstreams []UpstreamConfig `yaml:"upstreams"`
 }
 
-// UpstreamConfig describes one MCP server the gateway fronts, at
-// /mcp/<name> (or Path). Exactly one of URL and Command is set.
+// UpstreamConfig is one MCP server the gateway fronts: a proxy.Upstream
+// (name, and url or command with env, dir and mode), served at /mcp/<name>
+// unless Path says otherwise, with an optional scope policy.
 type UpstreamConfig struct {
-	Name    string            `yaml:"name"`
-	Path    string            `yaml:"path"`
-	URL     string            `yaml:"url"`
-	Command []string          `yaml:"command"`
-	Env     map[string]string `yaml:"env"`
-	Dir     string            `yaml:"dir"`
-	// Mode is "per-session" (a child per MCP session, the default) or
-	// "shared" (one child for every session).
-	Mode   string        `yaml:"mode"`
-	Policy *authz.Policy `yaml:"policy"`
+	proxy.Upstream `yaml:",inline"`
+	Path           string        `yaml:"path"`
+	Policy         *authz.Policy `yaml:"policy"`
 }
 
 // LoadConfig reads and checks a config file. Unknown keys are errors, so a
@@ -63,28 +59,20 @@ func parseConfig(b []byte) (*Config, error) {
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
-	seen := map[string]bool{}
+	ups := make([]proxy.Upstream, len(cfg.Upstreams))
 	for i, u := range cfg.Upstreams {
-		if u.Name == "" {
-			return nil, fmt.Errorf("upstreams[%d]: name is required", i)
-		}
-		if seen[u.Name] {
-			return nil, fmt.Errorf("upstreams[%d]: duplicate name %q", i, u.Name)
-		}
-		seen[u.Name] = true
-		if (u.URL == "") == (len(u.Command) == 0) {
-			return nil, fmt.Errorf("upstream %q: set exactly one of url and command", u.Name)
-		}
-		switch u.Mode {
-		case "", "per-session", "shared":
-		default:
-			return nil, fmt.Errorf("upstream %q: mode must be per-session or shared, not %q", u.Name, u.Mode)
+		ups[i] = u.Upstream
+		if u.Path != "" && !strings.HasPrefix(u.Path, "/") {
+			return nil, fmt.Errorf("upstream %q: path %q must start with /", u.Name, u.Path)
 		}
 		if u.Policy != nil {
 			if err := u.Policy.Validate(); err != nil {
 				return nil, fmt.Errorf("upstream %q: policy: %w", u.Name, err)
 			}
 		}
+	}
+	if err := proxy.ValidateAll(ups); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }

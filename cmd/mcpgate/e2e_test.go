@@ -587,6 +587,10 @@ func TestBadArguments(t *testing.T) {
 	if err := os.WriteFile(unknownKey, []byte("lisen: 127.0.0.1:1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badUpstream := filepath.Join(dir, "upstream.yaml")
+	if err := os.WriteFile(badUpstream, []byte("upstreams:\n  - name: x\n    url: http://127.0.0.1:1/mcp\n    command: [node]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		data string
@@ -594,6 +598,9 @@ func TestBadArguments(t *testing.T) {
 		code int
 		want string
 	}{
+		{"upstream with url and command", data, []string{"--config", badUpstream, "serve"}, exitUsage, "both url and command"},
+		{"unterminated upstream command", data, []string{"serve", "--upstream-cmd", "node 'x"}, exitUsage, "unterminated"},
+		{"both upstream flags", data, []string{"serve", "--upstream", "http://x", "--upstream-cmd", "y"}, exitUsage, "--upstream"},
 		{"unknown command", data, []string{"frobnicate"}, exitUsage, "unexpected argument"},
 		{"create without name", data, []string{"keys", "create"}, exitUsage, "--name"},
 		{"bad expiry", data, []string{"keys", "create", "--name", "x", "--expires", "soon"}, exitUsage, "--expires"},

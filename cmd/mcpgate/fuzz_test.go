@@ -14,6 +14,8 @@ func FuzzParseConfig(f *testing.F) {
 		"upstreams:\n  - name: b\n    command: [node, x.js]\n    mode: shared\n    policy:\n      tools:\n        - match: \"*\"\n          scopes: [a]\n",
 		"lisen: x\n",
 		"upstreams: [{name: a, url: u, command: [x]}]\n",
+		"upstreams: [{name: a, url: u}, {name: a, url: v}]\n",
+		"upstreams: [{name: a, url: u, path: nope}]\n",
 		"- just\n- a list\n",
 		"{",
 		"",

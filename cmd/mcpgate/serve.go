@@ -128,7 +128,19 @@ func storeName(g *Globals) string {
 }
 
 // upstreams builds the fronted MCP servers from flags and the config file.
+// A --upstream or --upstream-cmd flag serves at /mcp itself.
 func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger) ([]gateway.Upstream, func(), error) {
+	cfgs := append([]UpstreamConfig(nil), g.file.Upstreams...)
+	switch {
+	case c.Upstream != "":
+		cfgs = append(cfgs, UpstreamConfig{Upstream: proxy.Upstream{Name: "default", URL: c.Upstream}, Path: "/mcp"})
+	case c.UpstreamCmd != "":
+		argv, err := splitCommand(c.UpstreamCmd)
+		if err != nil {
+			return nil, nil, usagef("--upstream-cmd: %v", err)
+		}
+		cfgs = append(cfgs, UpstreamConfig{Upstream: proxy.Upstream{Name: "default", Command: argv}, Path: "/mcp"})
+	}
 	var ups []gateway.Upstream
 	var closers []func() error
 	closeAll := func() {
@@ -136,43 +148,16 @@ func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger) ([]gateway.Upstrea
 			_ = f()
 		}
 	}
-	cfgs := append([]UpstreamConfig(nil), g.file.Upstreams...)
-	switch {
-	case c.Upstream != "":
-		cfgs = append(cfgs, UpstreamConfig{Name: "default", Path: "/mcp", URL: c.Upstream})
-	case c.UpstreamCmd != "":
-		argv, err := splitCommand(c.UpstreamCmd)
-		if err != nil {
-			return nil, nil, usagef("--upstream-cmd: %v", err)
-		}
-		cfgs = append(cfgs, UpstreamConfig{Name: "default", Path: "/mcp", Command: argv})
-	}
 	for _, u := range cfgs {
+		h, closeFn, err := proxy.New(u.Upstream, &proxy.Options{Policy: filterOf(u.Policy), Logger: logger})
+		if err != nil {
+			closeAll()
+			return nil, nil, usageError{err}
+		}
+		closers = append(closers, closeFn)
 		path := u.Path
 		if path == "" {
-			path = "/mcp/" + u.Name
-		}
-		var h http.Handler
-		if u.URL != "" {
-			p, err := proxy.NewHTTP(u.URL, &proxy.Options{Policy: filterOf(u.Policy), Logger: logger.With("upstream", u.Name)})
-			if err != nil {
-				closeAll()
-				return nil, nil, usagef("upstream %q: %v", u.Name, err)
-			}
-			h = p
-		} else {
-			mode := proxy.ModePerSession
-			if u.Mode == "shared" {
-				mode = proxy.ModeShared
-			}
-			s, err := proxy.NewStdio(proxy.Command{Path: u.Command[0], Args: u.Command[1:], Env: u.Env, Dir: u.Dir},
-				&proxy.StdioOptions{Mode: mode, Policy: filterOf(u.Policy), Logger: logger.With("upstream", u.Name)})
-			if err != nil {
-				closeAll()
-				return nil, nil, fmt.Errorf("upstream %q: %w", u.Name, err)
-			}
-			closers = append(closers, s.Close)
-			h = s
+			path = u.Upstream.Path()
 		}
 		ups = append(ups, gateway.Upstream{Name: u.Name, Path: path, Handler: h, Policy: u.Policy})
 	}
