@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -85,4 +86,17 @@ func (g *Gateway) setupOAuth(mux *http.ServeMux) error {
 		mux.Handle(p, ph)
 	}
 	return nil
+}
+
+// ErrNoAuthServer is returned by SignIdentity when the gateway runs
+// without its authorization server, whose keys sign identity assertions.
+var ErrNoAuthServer = errors.New("gateway: identity assertions need the embedded authorization server")
+
+// SignIdentity signs an identity assertion for an upstream (see
+// oauth.Server.SignIdentity); it fits proxy.IdentityOptions.Sign.
+func (g *Gateway) SignIdentity(claims map[string]any) (string, error) {
+	if g.oauth == nil {
+		return "", ErrNoAuthServer
+	}
+	return g.oauth.SignIdentity(claims)
 }

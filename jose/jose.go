@@ -29,6 +29,11 @@ const RS256 = "RS256"
 // [RFC 9068]: https://www.rfc-editor.org/rfc/rfc9068
 const TypeAccessToken = "at+jwt"
 
+// TypeIdentity is the JWS typ of the identity assertions mcpgate hands to
+// upstream MCP servers. It differs from TypeAccessToken, so an assertion
+// captured upstream is never accepted by mcpgate as an access token.
+const TypeIdentity = "mcpgate-id+jwt"
+
 // ErrInvalid wraps every reason a token is refused.
 var ErrInvalid = errors.New("jose: invalid token")
 
@@ -164,6 +169,27 @@ func NewKeySet(keys ...*Key) (*KeySet, error) {
 		return nil, err
 	}
 	ks.jwks = b
+	return ks, nil
+}
+
+// ParseJWKS reads a JSON Web Key Set of RSA signing keys, such as the one
+// mcpgate publishes, for verifying its tokens elsewhere (an upstream MCP
+// server checking identity assertions). Keys without a kid, and keys of
+// other types, are skipped; a set with no usable key is an error.
+func ParseJWKS(b []byte) (*KeySet, error) {
+	var set gojose.JSONWebKeySet
+	if err := json.Unmarshal(b, &set); err != nil {
+		return nil, fmt.Errorf("jose: JWKS: %w", err)
+	}
+	ks := &KeySet{keys: make(map[string]*rsa.PublicKey, len(set.Keys)), jwks: b}
+	for _, k := range set.Keys {
+		if pub, ok := k.Key.(*rsa.PublicKey); ok && k.KeyID != "" {
+			ks.keys[k.KeyID] = pub
+		}
+	}
+	if len(ks.keys) == 0 {
+		return nil, errors.New("jose: JWKS has no RSA key with a kid")
+	}
 	return ks, nil
 }
 

@@ -36,6 +36,10 @@ type UpstreamConfig struct {
 	proxy.Upstream `yaml:",inline"`
 	Path           string        `yaml:"path"`
 	Policy         *authz.Policy `yaml:"policy"`
+	// IdentityJWT adds X-Mcpgate-Identity: a short-lived JWT signed with
+	// the authorization server's key (verifiable with /jwks.json), beside
+	// the plain identity headers. HTTP upstreams only.
+	IdentityJWT bool `yaml:"identity_jwt"`
 }
 
 // LoadConfig reads and checks a config file. Unknown keys are errors, so a
@@ -64,6 +68,9 @@ func parseConfig(b []byte) (*Config, error) {
 		ups[i] = u.Upstream
 		if u.Path != "" && !strings.HasPrefix(u.Path, "/") {
 			return nil, fmt.Errorf("upstream %q: path %q must start with /", u.Name, u.Path)
+		}
+		if u.IdentityJWT && u.URL == "" {
+			return nil, fmt.Errorf("upstream %q: identity_jwt applies to url upstreams only", u.Name)
 		}
 		if u.Policy != nil {
 			if err := u.Policy.Validate(); err != nil {

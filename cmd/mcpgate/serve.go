@@ -49,7 +49,11 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	}
 	defer store.Close()
 
-	ups, closeUps, err := c.upstreams(g, logger)
+	// Upstreams that want identity assertions sign them with the gateway's
+	// authorization server, which exists only once the gateway does.
+	var gw *gateway.Gateway
+	sign := func(claims map[string]any) (string, error) { return gw.SignIdentity(claims) }
+	ups, closeUps, err := c.upstreams(g, logger, sign)
 	if err != nil {
 		return err
 	}
@@ -87,7 +91,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		g.PublicURL = "http://" + ln.Addr().String() + "/mcp"
 		opts.PublicURL = g.PublicURL
 	}
-	gw, err := gateway.New(opts)
+	gw, err = gateway.New(opts)
 	if err != nil {
 		return err
 	}
@@ -129,7 +133,7 @@ func storeName(g *Globals) string {
 
 // upstreams builds the fronted MCP servers from flags and the config file.
 // A --upstream or --upstream-cmd flag serves at /mcp itself.
-func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger) ([]gateway.Upstream, func(), error) {
+func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger, sign func(map[string]any) (string, error)) ([]gateway.Upstream, func(), error) {
 	cfgs := append([]UpstreamConfig(nil), g.file.Upstreams...)
 	switch {
 	case c.Upstream != "":
@@ -149,7 +153,15 @@ func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger) ([]gateway.Upstrea
 		}
 	}
 	for _, u := range cfgs {
-		h, closeFn, err := proxy.New(u.Upstream, &proxy.Options{Policy: filterOf(u.Policy), Logger: logger})
+		po := &proxy.Options{Policy: filterOf(u.Policy), Logger: logger}
+		if u.IdentityJWT {
+			if !c.OAuth {
+				closeAll()
+				return nil, nil, usagef("upstream %q: identity_jwt needs the authorization server (drop --no-oauth)", u.Name)
+			}
+			po.Identity.Sign = sign
+		}
+		h, closeFn, err := proxy.New(u.Upstream, po)
 		if err != nil {
 			closeAll()
 			return nil, nil, usageError{err}

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +13,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpgate/mcpgate/jose"
 )
 
 // TestStdioUpstream fronts @modelcontextprotocol/server-everything (a stdio
@@ -100,5 +105,85 @@ func TestStdioUpstream(t *testing.T) {
 	}
 	if strings.Contains(envText, key[18:]) || strings.Contains(envText, "do-not-leak-7f3a") {
 		t.Errorf("child environment leaks the key or mcpgate's environment")
+	}
+}
+
+// TestHTTPUpstreamIdentity: an HTTP upstream behind the real binary never
+// sees the client's credential; it learns the principal from headers
+// mcpgate sets (client-sent copies are dropped) and from a signed identity
+// assertion it can verify with mcpgate's JWKS.
+func TestHTTPUpstreamIdentity(t *testing.T) {
+	type seen struct{ header http.Header }
+	got := make(chan seen, 8)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.Header.Clone()}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ok"}]}}`)
+	}))
+	defer upstream.Close()
+
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "mcpgate.yaml")
+	if err := os.WriteFile(cfg, []byte("upstreams:\n  - name: api\n    url: "+upstream.URL+"/mcp\n    identity_jwt: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := createKey(t, data, "--name", "svc", "--subject", "bob", "--tenant", "acme", "--scope", "docs:read")
+	srv := startServer(t, data, "--config", cfg)
+
+	req, _ := http.NewRequest(http.MethodPost, srv.base+"/mcp/api",
+		strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("X-Mcpgate-Subject", "admin") // forged by the client
+	req.Header.Set("Cookie", "session=secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	var h http.Header
+	select {
+	case s := <-got:
+		h = s.header
+	case <-time.After(10 * time.Second):
+		t.Fatal("upstream never called")
+	}
+	if a := h.Get("Authorization"); a != "" {
+		t.Errorf("upstream received Authorization %q", a)
+	}
+	if c := h.Get("Cookie"); c != "" {
+		t.Errorf("upstream received Cookie %q", c)
+	}
+	for k, v := range h {
+		for _, x := range v {
+			if strings.Contains(x, key[18:]) {
+				t.Errorf("upstream header %s carries the key", k)
+			}
+		}
+	}
+	if s, tn := h.Get("X-Mcpgate-Subject"), h.Get("X-Mcpgate-Tenant"); s != "bob" || tn != "acme" {
+		t.Errorf("identity headers subject=%q tenant=%q, want bob acme", s, tn)
+	}
+	jwksResp, err := http.Get(srv.base + "/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := io.ReadAll(jwksResp.Body)
+	jwksResp.Body.Close()
+	ks, err := jose.ParseJWKS(jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ks.Verify(h.Get("X-Mcpgate-Identity"), jose.VerifyOptions{Type: jose.TypeIdentity, Issuer: srv.base, Audience: upstream.URL + "/mcp"})
+	if err != nil {
+		t.Fatalf("identity assertion does not verify with mcpgate's JWKS: %v", err)
+	}
+	if c.Subject != "bob" || c.Tenant != "acme" || c.Scope != "docs:read" {
+		t.Errorf("identity claims = %+v", c)
 	}
 }
