@@ -220,6 +220,9 @@ const (
 	ChangeToken   = "token"   // an access token (jti) was revoked
 	ChangeSubject = "subject" // every credential of a subject was revoked
 	ChangeClient  = "client"  // an OAuth client was revoked
+	// ChangeSigningKey: a new token signing key was added; servers reload
+	// their keys at once instead of at their next periodic refresh.
+	ChangeSigningKey = "signing_key"
 )
 
 // ChangeFeed lets servers learn of revocations written by another process

@@ -143,6 +143,10 @@ func (s *Server) RotateSigningKey(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Other servers on the store start signing with it at once.
+	if _, err := s.store.PublishChange(ctx, mcpgate.ChangeSigningKey, kid); err != nil {
+		return "", err
+	}
 	return kid, s.loadKeys(ctx, false)
 }
 

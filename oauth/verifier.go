@@ -87,10 +87,16 @@ func (s *Server) ApplyChange(c mcpgate.Change) {
 	if c.At.IsZero() {
 		c.At = s.now()
 	}
-	s.revoked.apply(c)
-	if c.Kind == mcpgate.ChangeClient {
+	switch c.Kind {
+	case mcpgate.ChangeSigningKey:
+		s.keysMu.Lock()
+		s.keysLoaded = time.Time{} // the next signing or unknown kid rereads the keys
+		s.keysMu.Unlock()
+		return
+	case mcpgate.ChangeClient:
 		s.cimd.forget(c.ID)
 	}
+	s.revoked.apply(c)
 }
 
 // loadRevocations applies the changes recent enough to matter to tokens

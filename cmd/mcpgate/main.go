@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/mcpgate/mcpgate/redact"
 )
 
 // Exit codes.
@@ -77,6 +80,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "mcpgate: %v\n", err)
 		return exitUsage
 	}
+	// Libraries that log through slog.Default stay quiet in CLI commands
+	// unless something is wrong, and are redacted like everything else;
+	// serve installs its own logger at the configured level.
+	slog.SetDefault(slog.New(redact.NewHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	if err := kctx.Run(e, &cli.Globals); err != nil {
 		fmt.Fprintf(stderr, "mcpgate: %v\n", err)

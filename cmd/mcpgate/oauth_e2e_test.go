@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -285,4 +287,88 @@ func TestTypeScriptOAuth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMachineClient: a client registered with the CLI gets tokens with the
+// client_credentials grant; rotating the signing key keeps issued tokens
+// working while new ones use the new key; revoking the client with the CLI
+// stops its tokens on the running server within a second.
+func TestMachineClient(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	res := mcpgateCLI(t, data, "clients", "add", "--name", "nightly-bot", "--machine", "--scope", "docs:read", "--subject", "bot")
+	if res.code != 0 {
+		t.Fatalf("clients add: %d %s", res.code, res.stderr)
+	}
+	id := regexp.MustCompile(`Registered client (\S+) `).FindStringSubmatch(res.stdout)
+	secret := regexp.MustCompile(`(?m)^\s+(mcps_\S+)$`).FindStringSubmatch(res.stdout)
+	if id == nil || secret == nil {
+		t.Fatalf("clients add output:\n%s", res.stdout)
+	}
+	srv := startServer(t, data)
+
+	token := func() string {
+		t.Helper()
+		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"docs:read"}, "resource": {srv.url}}
+		req, _ := http.NewRequest(http.MethodPost, srv.base+"/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(id[1]), url.QueryEscape(secret[1]))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			AccessToken string `json:"access_token"`
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &body); err != nil || resp.StatusCode != http.StatusOK || body.AccessToken == "" {
+			t.Fatalf("token: %d %s", resp.StatusCode, b)
+		}
+		return body.AccessToken
+	}
+	first := token()
+	if resp, body := rpc(t, srv.url, first, initBody); resp.StatusCode != http.StatusOK {
+		t.Fatalf("machine token refused: %d %s", resp.StatusCode, body)
+	}
+
+	if res := mcpgateCLI(t, data, "oauth", "rotate-key"); res.code != 0 {
+		t.Fatalf("oauth rotate-key: %d %s", res.code, res.stderr)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if kid(token()) == kid(first) {
+			return errors.New("new tokens still signed with the old key")
+		}
+		return nil
+	})
+	if resp, _ := rpc(t, srv.url, first, initBody); resp.StatusCode != http.StatusOK {
+		t.Errorf("token signed before rotation refused: %d", resp.StatusCode)
+	}
+
+	if res := mcpgateCLI(t, data, "clients", "revoke", id[1]); res.code != 0 {
+		t.Fatalf("clients revoke: %d %s", res.code, res.stderr)
+	}
+	revoked := time.Now()
+	eventually(t, 2*time.Second, func() error {
+		if resp, _ := rpc(t, srv.url, first, initBody); resp.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("revoked client's token still gets %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if d := time.Since(revoked); d > time.Second {
+		t.Errorf("client revocation took %v, want under 1s", d)
+	}
+}
+
+// kid returns the key id in a JWT's header.
+func kid(jwt string) string {
+	head, _, _ := strings.Cut(jwt, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	_ = json.Unmarshal(b, &h)
+	return h.Kid
 }
