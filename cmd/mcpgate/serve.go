@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/authz"
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/proxy"
@@ -106,6 +107,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	}
 	logger.Info("mcpgate listening", "addr", ln.Addr().String(), "mcp", g.PublicURL, "store", storeName(g))
 	fmt.Fprintf(e.stdout, "mcpgate serving MCP at %s (listening on %s)\n", g.PublicURL, ln.Addr())
+	c.printHints(e, store)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -202,4 +204,20 @@ func closeStreamsOnDrain(draining context.Context, next http.Handler) http.Handl
 		defer stop()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// printHints tells a first-time user what to do next: without a key or a
+// user, nobody can get in.
+func (c *ServeCmd) printHints(e *env, store mcpgate.Store) {
+	if keys, err := store.ListKeys(e.ctx); err == nil && len(keys) == 0 {
+		fmt.Fprintln(e.stdout, "No API keys yet: create one with `mcpgate keys create --name NAME`.")
+	}
+	if !c.OAuth {
+		return
+	}
+	if us, ok := store.(mcpgate.UserStore); ok {
+		if users, err := us.ListUsers(e.ctx); err == nil && len(users) == 0 {
+			fmt.Fprintln(e.stdout, "No sign-in users yet: OAuth clients need one, add it with `mcpgate users add NAME`.")
+		}
+	}
 }
