@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every mcpgate test: installs what the tests need on a fresh machine
 # (the pinned npm clients, Chromium for the page tests), checks that the
-# Postgres and Redis the store tests use are up, then runs the Go tests with
+# Postgres the store tests use is up, then runs the Go tests with
 # the race detector, short fuzz runs, and the MCP conformance suite through
 # the gateway.
 set -euo pipefail
@@ -26,8 +26,7 @@ fi
 
 step "services"
 if [ -z "${MCPGATE_SKIP_SERVICES:-}" ]; then
-  pg_isready -h 127.0.0.1 -p 5432 -q || { echo "Postgres is not running on 127.0.0.1:5432" >&2; exit 1; }
-  redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null || { echo "Redis is not running on 127.0.0.1:6379" >&2; exit 1; }
+  pg_isready -h 127.0.0.1 -p 5432 -q || { echo "Postgres is not running on 127.0.0.1:5432 (MCPGATE_SKIP_SERVICES=1 skips its tests)" >&2; exit 1; }
 fi
 
 step "go vet"
