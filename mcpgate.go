@@ -11,6 +11,7 @@ package mcpgate
 import (
 	"context"
 	"errors"
+	"net/url"
 	"slices"
 	"time"
 )
@@ -79,15 +80,19 @@ func (p *Principal) HasScopes(want []string) (missing string, ok bool) {
 }
 
 // ID returns a stable identifier for the principal, used to key rate limits,
-// bind MCP sessions and own notes: tenant and subject together.
+// bind MCP sessions and own notes: tenant and subject together, as
+// "tenant/subject", or the subject alone without a tenant. Both parts are
+// path-escaped, so a "/" inside a subject or tenant can never make two
+// principals share an id (tenant "acme" with subject "bob" is "acme/bob";
+// subject "acme/bob" with no tenant is "acme%2Fbob").
 func (p *Principal) ID() string {
 	if p == nil {
 		return ""
 	}
 	if p.Tenant == "" {
-		return p.Subject
+		return url.PathEscape(p.Subject)
 	}
-	return p.Tenant + "/" + p.Subject
+	return url.PathEscape(p.Tenant) + "/" + url.PathEscape(p.Subject)
 }
 
 type principalKey struct{}

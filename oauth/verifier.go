@@ -189,10 +189,7 @@ func (r *revocations) check(c *jose.Claims) string {
 	case client:
 		return "client"
 	}
-	id := c.Subject
-	if c.Tenant != "" {
-		id = c.Tenant + "/" + c.Subject
-	}
+	id := (&mcpgate.Principal{Tenant: c.Tenant, Subject: c.Subject}).ID()
 	for _, k := range []string{c.Subject, id} {
 		if at, ok := r.subjects[k]; ok && !c.IssuedAt.After(at) {
 			return "subject"
