@@ -205,6 +205,8 @@ func TestHTTPNeverForwardsClientCredentials(t *testing.T) {
 		"X-Mcpgate-Identity":  "forged",
 		"X-Mcpgate-Something": "x",
 		"Proxy-Authorization": "Basic c2VjcmV0",
+		"X_Mcpgate_Tenant":    "forged-tenant", // read as X-Mcpgate-Tenant by CGI/WSGI servers
+		"X_Forwarded_For":     "1.2.3.4",
 	}
 	cs := connect(t, f.gateway.URL, "tok-alice", forged)
 	toolNames(t, cs)
@@ -221,7 +223,7 @@ func TestHTTPNeverForwardsClientCredentials(t *testing.T) {
 		}
 		for _, v := range h {
 			for _, s := range v {
-				if strings.Contains(s, "tok-alice") || strings.Contains(s, "secret") || s == "forged" || s == "root" {
+				if strings.Contains(s, "tok-alice") || strings.Contains(s, "secret") || strings.HasPrefix(s, "forged") || s == "root" || s == "1.2.3.4" {
 					t.Errorf("request %d: upstream received client-supplied %q", i, s)
 				}
 			}

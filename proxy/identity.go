@@ -59,7 +59,13 @@ func isHopByHop(k string) bool {
 
 // isClientOnly reports whether the (canonical) request header carries the
 // client's credentials or claims an identity, and so must not be forwarded.
+// Names with an underscore are dropped too, as nginx does by default: CGI
+// and WSGI servers read X_Mcpgate_Tenant and X-Mcpgate-Tenant as the same
+// variable, so such a header could forge what mcpgate asserts.
 func isClientOnly(k string) bool {
+	if strings.IndexByte(k, '_') >= 0 {
+		return true
+	}
 	switch k {
 	case "Authorization", "Cookie", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip":
 		return true
