@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpgate/mcpgate"
@@ -17,6 +18,8 @@ type auditWriter struct {
 	logger *slog.Logger
 	queue  chan *mcpgate.AuditEvent
 	done   chan struct{}
+	// inflight counts record calls under way.
+	inflight atomic.Int64
 }
 
 const (
@@ -43,6 +46,18 @@ func (a *auditWriter) record(ev *mcpgate.AuditEvent) {
 		slog.Duration("latency", ev.Latency),
 		slog.String("remote", ev.Remote),
 	)
+	// After shutdown nothing drains the queue, so write directly. The
+	// check comes first (a select would pick the queue half of the time),
+	// and inflight lets run wait for senders that passed it before it
+	// closed done, so their events are drained, not stranded.
+	a.inflight.Add(1)
+	defer a.inflight.Add(-1)
+	select {
+	case <-a.done:
+		a.write([]*mcpgate.AuditEvent{ev})
+		return
+	default:
+	}
 	select {
 	case a.queue <- ev:
 	case <-a.done:
@@ -77,8 +92,11 @@ func (a *auditWriter) run(ctx context.Context) {
 				case ev := <-a.queue:
 					batch = append(batch, ev)
 				default:
-					flush()
-					return
+					if a.inflight.Load() == 0 && len(a.queue) == 0 {
+						flush()
+						return
+					}
+					time.Sleep(time.Millisecond)
 				}
 			}
 		}

@@ -129,7 +129,7 @@ func New(opts *Options) (*Gateway, error) {
 		if err := g.setupOAuth(mux); err != nil {
 			return nil, err
 		}
-		verifiers = append(slices.Clip(verifiers), g.oauth.Verifier())
+		verifiers = append(slices.Clip(verifiers), keyBound(g.oauth.Verifier(), g.keys))
 	}
 	g.authn = authn.New(authn.Chain(g.keys, verifiers...), &authn.Options{
 		ResourceMetadataURL: g.prmURL,
@@ -156,6 +156,24 @@ func New(opts *Options) (*Gateway, error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// keyBound wraps the embedded authorization server's verifier: an access
+// token of a user who signed in with an API key (Principal.KeyID set) is
+// accepted only while that key is valid, so revoking or expiring the key,
+// or the end of a rotation's grace period, stops the app at once. The
+// check reads the key cache, which the change feed keeps current.
+func keyBound(v authn.Verifier, keys *authn.KeyVerifier) authn.Verifier {
+	return authn.VerifierFunc(func(ctx context.Context, token string) (*mcpgate.Principal, error) {
+		p, err := v.Verify(ctx, token)
+		if err != nil || p.Method != mcpgate.MethodOAuth || p.KeyID == "" {
+			return p, err
+		}
+		if err := keys.CheckKey(ctx, p.KeyID); err != nil {
+			return nil, fmt.Errorf("token of API key %s: %w", p.KeyID, err)
+		}
+		return p, nil
+	})
 }
 
 // ParsePublicURL checks a canonical MCP URL: absolute http(s), no query or
@@ -217,10 +235,12 @@ func (g *Gateway) routes(mux *http.ServeMux) (http.Handler, error) {
 	}
 	servedBase := false
 	for _, u := range o.Upstreams {
-		if u.Path == "" || !strings.HasPrefix(u.Path, "/") {
-			return nil, fmt.Errorf("upstream %q: path %q must start with /", u.Name, u.Path)
+		if !validPath(u.Path) {
+			return nil, fmt.Errorf("upstream %q: path %q must start with / and hold only letters, digits and . _ ~ - /", u.Name, u.Path)
 		}
-		mux.Handle(u.Path, g.sameOrigin(g.mcpHandler(u.Policy, u.Handler)))
+		if err := handle(mux, u.Path, g.sameOrigin(g.mcpHandler(u.Policy, u.Handler))); err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
+		}
 		if u.Path == base {
 			servedBase = true
 		}
@@ -233,6 +253,35 @@ func (g *Gateway) routes(mux *http.ServeMux) (http.Handler, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	return g.common(mux), nil
+}
+
+// validPath reports whether p is a plain URL path, usable as a mux pattern
+// as it is (no method, host or wildcard syntax).
+func validPath(p string) bool {
+	if len(p) < 2 || p[0] != '/' {
+		return false
+	}
+	for _, c := range p {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.ContainsRune("._~-/", c):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// handle registers h at pattern, turning the mux's panic on a pattern that
+// conflicts with another (an upstream at /token, two upstreams at one path)
+// into an error.
+func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("path %s is already served by mcpgate or another upstream", pattern)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
 }
 
 // builtin serves the built-in MCP server over Streamable HTTP. Requests that

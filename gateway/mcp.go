@@ -15,89 +15,144 @@ import (
 
 // mcpHandler wraps an MCP server (built-in or upstream) with the per-request
 // path: audit, authenticate, bound and parse the body, check scopes.
+//
+// Streamable HTTP uses POST (messages), GET (event streams) and DELETE
+// (end a session). Anything else is refused, and GET and DELETE may carry
+// no body: a body the scope check never read must never reach a server
+// that might act on it.
 func (g *Gateway) mcpHandler(policy *authz.Policy, next http.Handler) http.Handler {
 	inner := g.authn.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ev := auditFrom(r.Context())
+		rec := auditFrom(r.Context())
+		ev := &rec.AuditEvent
 		p := mcpgate.PrincipalFromContext(r.Context())
 		ev.Subject, ev.Tenant, ev.KeyID, ev.ClientID = p.Subject, p.Tenant, p.KeyID, p.ClientID
 
-		if r.Method == http.MethodPost {
-			body, err := readBody(w, r, g.opts.MaxBodyBytes)
-			if err != nil {
+		if r.Method != http.MethodPost {
+			if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
 				ev.Decision = mcpgate.DecisionError
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					writeRPCError(w, http.StatusRequestEntityTooLarge, -32600, "request body too large")
-				} else {
-					writeRPCError(w, http.StatusBadRequest, -32700, "could not read request body")
-				}
+				writeRPCError(w, http.StatusBadRequest, authz.CodeInvalidRequest, r.Method+" requests take no body")
 				return
 			}
-			calls, err := authz.ParseCalls(body)
-			if err != nil {
-				ev.Decision = mcpgate.DecisionError
-				code, msg := authz.CodeParseError, "parse error"
-				var pe *authz.ParseError
-				if errors.As(err, &pe) {
-					code, msg = pe.Code, pe.Message
-				}
-				writeRPCError(w, http.StatusBadRequest, code, msg)
-				return
-			}
-			if len(calls) > 0 {
-				ev.Method, ev.Target = calls[0].Method, calls[0].Name
-				if ev.Method == "" {
-					ev.Method = "response"
-				}
-			}
-			if missing, ok := policy.Check(p, calls); !ok {
-				ev.Decision = mcpgate.DecisionDeny
-				authn.WriteInsufficientScope(w, g.prmURL, missing...)
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			r.ContentLength = int64(len(body))
+			next.ServeHTTP(w, r)
+			return
 		}
+		body, err := readBody(w, r, g.opts.MaxBodyBytes)
+		if err != nil {
+			ev.Decision = mcpgate.DecisionError
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeRPCError(w, http.StatusRequestEntityTooLarge, authz.CodeInvalidRequest, "request body too large")
+			} else {
+				writeRPCError(w, http.StatusBadRequest, authz.CodeParseError, "could not read request body")
+			}
+			return
+		}
+		calls, err := authz.ParseCalls(body)
+		if err != nil {
+			ev.Decision = mcpgate.DecisionError
+			code, msg := authz.CodeParseError, "parse error"
+			var pe *authz.ParseError
+			if errors.As(err, &pe) {
+				code, msg = pe.Code, pe.Message
+			}
+			writeRPCError(w, http.StatusBadRequest, code, msg)
+			return
+		}
+		rec.calls = calls
+		if missing, ok := policy.Check(p, calls); !ok {
+			ev.Decision = mcpgate.DecisionDeny
+			authn.WriteInsufficientScope(w, g.prmURL, missing...)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	}))
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := g.opts.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		ev := &mcpgate.AuditEvent{
+		sw := &statusRecorder{ResponseWriter: w}
+		rec := &auditRecord{AuditEvent: mcpgate.AuditEvent{
 			Time:      start.UTC(),
 			RequestID: requestIDFrom(r.Context()),
 			Method:    r.Method,
 			Remote:    r.RemoteAddr,
-		}
+		}}
 		defer func() {
-			ev.Status = rec.status()
-			ev.Latency = g.opts.Now().Sub(start)
-			if ev.Decision == "" {
-				ev.Decision = mcpgate.DecisionAllow
-				if ev.Status >= 500 {
-					ev.Decision = mcpgate.DecisionError
-				}
+			rec.Status = sw.status()
+			rec.Latency = g.opts.Now().Sub(start)
+			if rec.Decision == "" {
+				rec.Decision = decisionFor(rec.Status)
 			}
-			g.audit.record(ev)
+			g.recordAudit(rec)
 		}()
-		inner.ServeHTTP(rec, r.WithContext(withAudit(r.Context(), ev)))
+		switch r.Method {
+		case http.MethodPost, http.MethodGet, http.MethodDelete:
+		default:
+			rec.Decision = mcpgate.DecisionError
+			sw.Header().Set("Allow", "GET, POST, DELETE")
+			writeRPCError(sw, http.StatusMethodNotAllowed, authz.CodeInvalidRequest, "method not allowed")
+			return
+		}
+		inner.ServeHTTP(sw, r.WithContext(withAudit(r.Context(), rec)))
 	})
+}
+
+// decisionFor names what the status of a request that no check refused
+// says happened: the server behind may still refuse (an SDK answers 403 to
+// a session of another principal).
+func decisionFor(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return mcpgate.DecisionUnauthenticated
+	case status == http.StatusForbidden:
+		return mcpgate.DecisionDeny
+	case status >= 400:
+		return mcpgate.DecisionError
+	}
+	return mcpgate.DecisionAllow
+}
+
+// auditRecord is the audit event of one HTTP request and the JSON-RPC
+// calls it carried.
+type auditRecord struct {
+	mcpgate.AuditEvent
+	calls []authz.Call
+}
+
+// recordAudit writes one event per JSON-RPC call (a batch is several), each
+// with the request's id, principal, decision and status, so no call in a
+// batch hides behind another; a request without calls (GET, DELETE, a
+// refused one) is one event.
+func (g *Gateway) recordAudit(rec *auditRecord) {
+	if len(rec.calls) == 0 {
+		ev := rec.AuditEvent
+		g.audit.record(&ev)
+		return
+	}
+	for _, c := range rec.calls {
+		ev := rec.AuditEvent
+		ev.Method, ev.Target = c.Method, c.Name
+		if ev.Method == "" {
+			ev.Method = "response"
+		}
+		g.audit.record(&ev)
+	}
 }
 
 type auditKey struct{}
 
-func withAudit(ctx context.Context, ev *mcpgate.AuditEvent) context.Context {
-	return context.WithValue(ctx, auditKey{}, ev)
+func withAudit(ctx context.Context, rec *auditRecord) context.Context {
+	return context.WithValue(ctx, auditKey{}, rec)
 }
 
-// auditFrom returns the request's audit event; a throwaway one when the
+// auditFrom returns the request's audit record; a throwaway one when the
 // request did not come through mcpHandler, so callers never check for nil.
-func auditFrom(ctx context.Context) *mcpgate.AuditEvent {
-	if ev, ok := ctx.Value(auditKey{}).(*mcpgate.AuditEvent); ok {
-		return ev
+func auditFrom(ctx context.Context) *auditRecord {
+	if rec, ok := ctx.Value(auditKey{}).(*auditRecord); ok {
+		return rec
 	}
-	return new(mcpgate.AuditEvent)
+	return new(auditRecord)
 }
 
 // readBody reads the whole request body, refusing more than limit bytes.

@@ -60,6 +60,7 @@ func (g *Gateway) setupOAuth(mux *http.ServeMux) error {
 		DisableCIMD:         o.DisableCIMD,
 		AllowLoopbackCIMD:   o.AllowLoopbackCIMD,
 		KeyEncryptionKey:    o.KeyEncryptionKey,
+		Keys:                g.opts.Store,
 		Now:                 g.opts.Now,
 		Logger:              g.logger,
 		Alerts: func(ctx context.Context, kind string, attrs ...any) {

@@ -409,6 +409,26 @@ func TestEndToEnd(t *testing.T) {
 		if _, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: "no_such_tool"}); err == nil {
 			t.Error("unknown tool: no error")
 		}
+		// Only POST carries messages: a body on another method would reach
+		// the server unchecked, so it is refused.
+		for _, tc := range []struct {
+			method string
+			status int
+		}{{http.MethodPut, http.StatusMethodNotAllowed}, {http.MethodPatch, http.StatusMethodNotAllowed}, {http.MethodGet, http.StatusBadRequest}, {http.MethodDelete, http.StatusBadRequest}} {
+			req, _ := http.NewRequest(tc.method, srv.url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"notes_create"}}`))
+			req.Header.Set("Authorization", "Bearer "+reader)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s with a body: status %d, want %d", tc.method, resp.StatusCode, tc.status)
+			}
+		}
+		// Every call of a batch is audited, not only the first.
+		rpc(t, srv.url, alice, `[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search_docs","arguments":{"query":"batch-marker"}}}]`)
 	})
 
 	t.Run("revoked key stops working within a second", func(t *testing.T) {
@@ -502,11 +522,14 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("audit: %d %s", res.code, res.stderr)
 		}
 		var allow, deny, unauth int
+		byRequest := map[string][]string{}
 		for _, line := range strings.Split(strings.TrimSpace(res.stdout), "\n") {
 			var ev map[string]any
 			if err := json.Unmarshal([]byte(line), &ev); err != nil {
 				t.Fatalf("audit line %q: %v", line, err)
 			}
+			rid, _ := ev["request_id"].(string)
+			byRequest[rid] = append(byRequest[rid], fmt.Sprint(ev["method"], " ", ev["target"]))
 			switch ev["decision"] {
 			case "allow":
 				allow++
@@ -518,6 +541,15 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if allow == 0 || deny == 0 || unauth == 0 {
 			t.Errorf("audit decisions allow=%d deny=%d unauthenticated=%d, want all > 0", allow, deny, unauth)
+		}
+		batched := false
+		for _, calls := range byRequest {
+			if len(calls) == 2 && calls[0] == "ping " && calls[1] == "tools/call search_docs" {
+				batched = true
+			}
+		}
+		if !batched {
+			t.Error("the batch [ping, tools/call search_docs] was not audited as two events of one request")
 		}
 		if res := mcpgateCLI(t, data, "audit"); res.code != 0 || !strings.Contains(res.stdout, "notes_create") {
 			t.Errorf("audit table: %d %s", res.code, res.stdout)
@@ -591,6 +623,10 @@ func TestBadArguments(t *testing.T) {
 	if err := os.WriteFile(badUpstream, []byte("upstreams:\n  - name: x\n    url: http://127.0.0.1:1/mcp\n    command: [node]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	clashing := filepath.Join(dir, "clash.yaml")
+	if err := os.WriteFile(clashing, []byte("upstreams:\n  - name: x\n    url: http://127.0.0.1:1/mcp\n    path: /token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		data string
@@ -599,6 +635,7 @@ func TestBadArguments(t *testing.T) {
 		want string
 	}{
 		{"upstream with url and command", data, []string{"--config", badUpstream, "serve"}, exitUsage, "both url and command"},
+		{"upstream on an OAuth path", data, []string{"--config", clashing, "serve", "--listen", "127.0.0.1:0"}, exitError, "already served"},
 		{"unterminated upstream command", data, []string{"serve", "--upstream-cmd", "node 'x"}, exitUsage, "unterminated"},
 		{"both upstream flags", data, []string{"serve", "--upstream", "http://x", "--upstream-cmd", "y"}, exitUsage, "--upstream"},
 		{"unknown command", data, []string{"frobnicate"}, exitUsage, "unexpected argument"},

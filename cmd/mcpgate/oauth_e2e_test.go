@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -56,6 +57,7 @@ var (
 type formBrowser struct {
 	base     string // mcpgate origin
 	user, pw string
+	apiKey   string // if set, sign in with this API key instead
 	logins   atomic.Int32
 }
 
@@ -111,6 +113,11 @@ func (b *formBrowser) authorize(ctx context.Context, authURL string) (*url.URL, 
 		form := url.Values{"csrf": {field(csrfRe, page)}, "req": {field(reqRe, page)}}
 		switch action {
 		case "/login":
+			if b.apiKey != "" {
+				form.Set("method", "api_key")
+				form.Set("api_key", b.apiKey)
+				break
+			}
 			form.Set("method", "password")
 			form.Set("username", b.user)
 			form.Set("password", b.pw)
@@ -371,4 +378,107 @@ func kid(jwt string) string {
 	}
 	_ = json.Unmarshal(b, &h)
 	return h.Kid
+}
+
+// TestAPIKeySignInDiesWithKey: a user signs in on the login page with an
+// API key and approves a dynamically registered app; once the key is
+// revoked with the CLI, the app's access token is refused by the running
+// server within a second and its refresh token no longer works.
+func TestAPIKeySignInDiesWithKey(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	key, keyID := createKey(t, data, "--name", "laptop", "--subject", "alice", "--scope", "notes:read", "--scope", "notes:write")
+	srv := startServer(t, data)
+
+	redirect := "http://127.0.0.1:47103/callback"
+	regBody := `{"client_name":"key app","redirect_uris":["` + redirect + `"],"token_endpoint_auth_method":"none"}`
+	resp, err := http.Post(srv.base+"/register", "application/json", strings.NewReader(regBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg struct {
+		ClientID string `json:"client_id"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := json.Unmarshal(b, &reg); err != nil || resp.StatusCode != http.StatusCreated || reg.ClientID == "" {
+		t.Fatalf("register: %d %s", resp.StatusCode, b)
+	}
+
+	verifier := "key-signin-verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
+	sum := sha256.Sum256([]byte(verifier))
+	authURL := srv.base + "/authorize?" + url.Values{
+		"response_type":         {"code"},
+		"client_id":             {reg.ClientID},
+		"redirect_uri":          {redirect},
+		"state":                 {"s1"},
+		"scope":                 {"notes:read"},
+		"resource":              {srv.url},
+		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
+		"code_challenge_method": {"S256"},
+	}.Encode()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	browser := &formBrowser{base: srv.base, apiKey: key}
+	cb, err := browser.authorize(ctx, authURL)
+	if err != nil {
+		t.Fatalf("sign-in with API key: %v\n%s", err, srv.logs.String())
+	}
+	if cb.Query().Get("code") == "" || cb.Query().Get("state") != "s1" {
+		t.Fatalf("callback %s", cb)
+	}
+
+	type tokens struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		Error        string `json:"error"`
+	}
+	token := func(form url.Values) (int, tokens) {
+		t.Helper()
+		form.Set("client_id", reg.ClientID)
+		resp, err := http.PostForm(srv.base+"/token", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var tr tokens
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &tr); err != nil {
+			t.Fatalf("token response %d %q: %v", resp.StatusCode, b, err)
+		}
+		return resp.StatusCode, tr
+	}
+	st, tr := token(url.Values{"grant_type": {"authorization_code"}, "code": {cb.Query().Get("code")},
+		"redirect_uri": {redirect}, "code_verifier": {verifier}, "resource": {srv.url}})
+	if st != http.StatusOK || tr.AccessToken == "" || tr.RefreshToken == "" {
+		t.Fatalf("code exchange: %d %+v", st, tr)
+	}
+	if resp, body := rpc(t, srv.url, tr.AccessToken, initBody); resp.StatusCode != http.StatusOK {
+		t.Fatalf("access token refused while the key is valid: %d %s", resp.StatusCode, body)
+	}
+	// While the key is valid, the app refreshes as usual.
+	st, tr = token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}})
+	if st != http.StatusOK || tr.AccessToken == "" {
+		t.Fatalf("refresh while the key is valid: %d %+v", st, tr)
+	}
+
+	if res := mcpgateCLI(t, data, "keys", "revoke", keyID); res.code != 0 {
+		t.Fatalf("keys revoke: %d %s", res.code, res.stderr)
+	}
+	revoked := time.Now()
+	eventually(t, 2*time.Second, func() error {
+		if resp, _ := rpc(t, srv.url, tr.AccessToken, initBody); resp.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("access token of a revoked key still gets %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if d := time.Since(revoked); d > time.Second {
+		t.Errorf("key revocation reached the app's token after %v, want under 1s", d)
+	}
+	st, r := token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}})
+	if st != http.StatusBadRequest || r.Error != "invalid_grant" || r.AccessToken != "" {
+		t.Errorf("refresh after the key is revoked: %d %+v, want 400 invalid_grant", st, r)
+	}
+	if strings.Contains(srv.logs.String(), key) {
+		t.Error("the API key reached the log")
+	}
 }
