@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -97,7 +96,7 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	filtering := h.opts.Policy != nil && len(calls) > 0
+	filtering := h.opts.Policy != nil && hasListCall(calls)
 	out, err := h.outgoing(r, pr, body, filtering)
 	if err != nil {
 		h.opts.Logger.Error("proxy: identity token", "err", err)
@@ -127,7 +126,7 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.sessions.remove(sid)
 	}
 
-	f := listFilter{policy: h.opts.Policy, pr: pr, calls: calls}
+	f := listFilter{policy: h.opts.Policy, pr: pr, calls: calls, strict: r.Method != http.MethodGet, logger: h.opts.Logger}
 	if ce := resp.Header.Get("Content-Encoding"); filtering && ce != "" && ce != "identity" {
 		// An encoding the transport did not undo: the filter cannot read it,
 		// and the answer must not pass unfiltered.
@@ -150,6 +149,16 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case f.active() && mediaType == "application/json" && resp.StatusCode < 300:
 		err = h.filterJSON(w, resp, &f)
+	case f.active() && resp.StatusCode < 300:
+		// A list answer the filter cannot read must not pass unfiltered:
+		// clients guess a type from the body or from a Content-Type this
+		// proxy does not recognise.
+		h.opts.Logger.Warn("proxy: upstream list answer of unknown type withheld", "upstream", h.target.Host, "content_type", resp.Header.Get("Content-Type"))
+		for k := range w.Header() {
+			delete(w.Header(), k)
+		}
+		writeError(w, http.StatusBadGateway, h.errID(body), codeInternalError, "upstream response unusable")
+		return
 	default:
 		w.WriteHeader(resp.StatusCode)
 		if resp.ContentLength < 0 {
@@ -188,8 +197,9 @@ func (h *HTTP) filterJSON(w http.ResponseWriter, resp *http.Response, f *listFil
 	}
 	out, err := f.message(buf.Bytes())
 	if err != nil {
+		h.opts.Logger.Warn("proxy: upstream list answer withheld", "upstream", h.target.Host, "err", err)
 		writeError(w, http.StatusBadGateway, nil, codeInternalError, "upstream response unusable")
-		return err
+		return nil
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(resp.StatusCode)
@@ -303,18 +313,14 @@ func copyResponseHeader(dst, src http.Header) {
 	}
 }
 
+// baseMediaType returns the media type of a Content-Type value, lower-case
+// and without parameters. Parameters are not parsed: a client reading a
+// body by its type ignores malformed or repeated ones too.
 func baseMediaType(v string) string {
-	if v == "" {
-		return ""
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
 	}
-	if i := strings.IndexByte(v, ';'); i < 0 {
-		return strings.ToLower(strings.TrimSpace(v))
-	}
-	mt, _, err := mime.ParseMediaType(v)
-	if err != nil {
-		return ""
-	}
-	return mt
+	return strings.ToLower(strings.TrimSpace(v))
 }
 
 // copyFlushing copies a body of unknown length, flushing after each read so

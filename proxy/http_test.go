@@ -629,3 +629,81 @@ func TestHTTPFiltersCompressedLists(t *testing.T) {
 		})
 	}
 }
+
+// An id the upstream echoes in another spelling (-0 comes back as 0) must
+// not get a list past the filter.
+func TestHTTPFiltersListWhateverTheIDSpelling(t *testing.T) {
+	for _, js := range []bool{false, true} {
+		f := newFixture(t, js, &proxy.Options{Policy: testPolicy})
+		resp := post(t, f.gateway.URL, "tok-alice", "", initBody)
+		sid := resp.Header.Get("Mcp-Session-Id")
+		io.Copy(io.Discard, resp.Body)
+		post(t, f.gateway.URL, "tok-alice", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+		for _, id := range []string{"2", "-0", "0.0", "0e0", "-0.0e-5", "3.0", "4e0", "50e-1"} {
+			resp := post(t, f.gateway.URL, "tok-alice", sid, `{"jsonrpc":"2.0","id":`+id+`,"method":"tools/list"}`)
+			b, _ := io.ReadAll(resp.Body)
+			if !strings.Contains(string(b), "test_simple_text") || strings.Contains(string(b), "test_tool_with_progress") {
+				t.Errorf("json=%v id %s: status %d, body %.300s: want test_simple_text only", js, id, resp.StatusCode, b)
+			}
+		}
+	}
+}
+
+// secretList is a tools/list result with a tool alice may not see.
+const secretList = `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"test_simple_text","inputSchema":{"type":"object"}},{"name":"secret_admin_tool","inputSchema":{"type":"object"}}]}}`
+
+// An answer to a list call that the filter cannot read is withheld, never
+// passed on as it came.
+func TestHTTPListFilterFailsClosed(t *testing.T) {
+	otherID := strings.Replace(secretList, `"id":1`, `"id":7`, 1)
+	tests := []struct {
+		name, ct, body string
+		status         int  // 0: any
+		filtered       bool // the answer must hold the allowed tool
+	}{
+		{"sse lf", "text/event-stream", "event: message\ndata: " + secretList + "\n\n", 200, true},
+		{"sse crlf", "text/event-stream", "event: message\r\ndata: " + secretList + "\r\n\r\n", 200, true},
+		{"sse cr only", "text/event-stream", "event: message\rdata: " + secretList + "\r\r", 200, true},
+		{"sse bom", "text/event-stream", "\ufeffdata: " + secretList + "\n\n", 200, true},
+		{"sse repeated parameter", "text/event-stream; charset=utf-8; charset=utf-8", "data: " + secretList + "\n\n", 200, true},
+		{"sse other id", "text/event-stream", "data: " + otherID + "\n\n", 200, false},
+		{"sse data not json", "text/event-stream", "data: " + secretList + "}\n\n", 200, false},
+		{"json", "application/json", secretList, 200, true},
+		{"json repeated parameter", "application/json; charset=utf-8; charset=utf-8", secretList, 200, true},
+		{"json other id", "application/json", otherID, 502, false},
+		{"json not json", "application/json", secretList + "]", 502, false},
+		{"json batch with other id", "application/json", "[" + otherID + "]", 502, false},
+		{"no content type", "", secretList, 502, false},
+		{"text/plain", "text/plain", secretList, 502, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.ct != "" {
+					w.Header().Set("Content-Type", tc.ct)
+				} else {
+					w.Header()["Content-Type"] = nil // no sniffing
+				}
+				io.WriteString(w, tc.body)
+			}))
+			defer up.Close()
+			p, err := proxy.NewHTTP(up.URL, &proxy.Options{Policy: testPolicy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw := httptest.NewServer(authenticate(p))
+			defer gw.Close()
+			resp := post(t, gw.URL, "tok-alice", "", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+			b, _ := io.ReadAll(resp.Body)
+			if strings.Contains(string(b), "secret_admin_tool") {
+				t.Errorf("status %d, body %q: hidden tool passed", resp.StatusCode, b)
+			}
+			if tc.status != 0 && resp.StatusCode != tc.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if got := strings.Contains(string(b), "test_simple_text"); got != tc.filtered {
+				t.Errorf("body %q: allowed tool present = %v, want %v", b, got, tc.filtered)
+			}
+		})
+	}
+}

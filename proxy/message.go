@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"strconv"
 
 	"github.com/mcpgate/mcpgate"
@@ -52,20 +54,44 @@ func eachMessage(body []byte, fn func(raw []byte, h *rpcHead)) bool {
 	return true
 }
 
-// listCalls returns the list requests in a request body. A body that
-// could spell a list method, even with JSON escapes ("tools\u002flist"), is
-// parsed; others are not, which keeps tools/call cheap.
+// listCalls returns the calls in a request body that holds at least one
+// list request, and nil for any other body. Calls of other methods are
+// returned with an empty method, so that their responses are known too: in
+// an exchange with list calls, a result answering no call is withheld.
+//
+// A body that could spell a list method, even with JSON escapes
+// ("tools\u002flist"), is parsed; others are not, which keeps tools/call
+// cheap.
 func listCalls(body []byte) []listCall {
 	if !bytes.Contains(body, []byte("list")) && bytes.IndexByte(body, '\\') < 0 {
 		return nil
 	}
 	var calls []listCall
+	lists := false
 	eachMessage(body, func(_ []byte, h *rpcHead) {
-		if isListMethod(h.Method) && len(h.ID) > 0 {
-			calls = append(calls, listCall{id: idKey(h.ID), method: h.Method})
+		if h.Method == "" || len(h.ID) == 0 {
+			return // a response or a notification
 		}
+		c := listCall{id: idKey(h.ID)}
+		if isListMethod(h.Method) {
+			c.method, lists = h.Method, true
+		}
+		calls = append(calls, c)
 	})
+	if !lists {
+		return nil
+	}
 	return calls
+}
+
+// hasListCall reports whether calls hold a list request.
+func hasListCall(calls []listCall) bool {
+	for _, c := range calls {
+		if c.method != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // requestID returns the id of a single request, for an error answering it;
@@ -97,33 +123,107 @@ func idKey(raw json.RawMessage) string {
 		}
 		return "s" + s
 	}
-	if f, err := strconv.ParseFloat(string(raw), 64); err == nil {
-		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
+	if k, ok := numberKey(raw); ok {
+		return k
 	}
-	return ""
+	// null, or an id JSON-RPC does not allow: matched by its spelling.
+	return "j" + string(raw)
 }
+
+// numberKey returns a key for the JSON number raw that is the same for
+// every spelling of the same value (-0, 0, 0.0, 0e5; 100, 1e2, 1000e-1)
+// and differs between different values, however many digits they have. It
+// reports false if raw is not a JSON number.
+func numberKey(raw []byte) (string, bool) {
+	i := 0
+	neg := false
+	if i < len(raw) && raw[i] == '-' {
+		neg, i = true, i+1
+	}
+	// The significant digits, and the power of ten they are multiplied by.
+	digits := make([]byte, 0, 24)
+	exp := int64(0)
+	start := i
+	for i < len(raw) && raw[i] >= '0' && raw[i] <= '9' {
+		digits = append(digits, raw[i])
+		i++
+	}
+	if i == start {
+		return "", false
+	}
+	if i < len(raw) && raw[i] == '.' {
+		i++
+		start = i
+		for i < len(raw) && raw[i] >= '0' && raw[i] <= '9' {
+			digits = append(digits, raw[i])
+			exp--
+			i++
+		}
+		if i == start {
+			return "", false
+		}
+	}
+	if i < len(raw) && (raw[i] == 'e' || raw[i] == 'E') {
+		i++
+		e, err := strconv.ParseInt(string(raw[i:]), 10, 32)
+		if err != nil {
+			return "", false
+		}
+		exp += e
+		i = len(raw)
+	}
+	if i != len(raw) {
+		return "", false
+	}
+	for len(digits) > 0 && digits[0] == '0' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 {
+		return "n0", true // -0 and 0 are the same id
+	}
+	for digits[len(digits)-1] == '0' {
+		digits = digits[:len(digits)-1]
+		exp++
+	}
+	k := "n"
+	if neg {
+		k = "n-"
+	}
+	return k + string(digits) + "e" + strconv.FormatInt(exp, 10), true
+}
+
+// errWithheld means a response in an exchange with list calls could not be
+// matched to a call, or not be read: it may be an unfiltered list, so it is
+// withheld.
+var errWithheld = errors.New("proxy: upstream response answers no call of the request")
 
 // listFilter filters the responses to a set of list calls.
 type listFilter struct {
 	policy Filter
 	pr     *mcpgate.Principal
 	calls  []listCall
+	// strict withholds results that answer none of calls, and data that is
+	// not JSON; calls then hold every call of the exchange. A resumed GET
+	// stream knows only the session's recent list calls and is not strict.
+	strict bool
+	logger *slog.Logger // where withheld SSE events are logged; nil discards
 }
 
-func (f *listFilter) active() bool { return f.policy != nil && len(f.calls) > 0 }
+func (f *listFilter) active() bool { return f.policy != nil && hasListCall(f.calls) }
 
-// method returns the list method that the response with raw id answers, or "".
-func (f *listFilter) method(raw json.RawMessage) string {
+// method returns the list method that the response with raw id answers, ""
+// for another call, and false if it answers no known call.
+func (f *listFilter) method(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 {
-		return ""
+		return "", false
 	}
 	k := idKey(raw)
 	for i := len(f.calls) - 1; i >= 0; i-- {
 		if f.calls[i].id == k {
-			return f.calls[i].method
+			return f.calls[i].method, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // message filters one JSON-RPC message or batch. It returns msg unchanged
@@ -134,6 +234,9 @@ func (f *listFilter) message(msg []byte) ([]byte, error) {
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		var batch []json.RawMessage
 		if err := json.Unmarshal(trimmed, &batch); err != nil {
+			if f.strict {
+				return nil, errWithheld
+			}
 			return msg, nil // not JSON: nothing to filter, the client will reject it
 		}
 		changed := false
@@ -156,10 +259,19 @@ func (f *listFilter) message(msg []byte) ([]byte, error) {
 
 func (f *listFilter) one(msg []byte) ([]byte, error) {
 	var h rpcHead
-	if json.Unmarshal(msg, &h) != nil || h.Method != "" || len(h.Result) == 0 {
+	if json.Unmarshal(msg, &h) != nil {
+		if f.strict {
+			return nil, errWithheld
+		}
 		return msg, nil
 	}
-	m := f.method(h.ID)
+	if h.Method != "" || len(h.Result) == 0 {
+		return msg, nil // a request, a notification or an error
+	}
+	m, ok := f.method(h.ID)
+	if !ok && f.strict {
+		return nil, errWithheld
+	}
 	if m == "" {
 		return msg, nil
 	}

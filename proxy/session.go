@@ -81,8 +81,12 @@ func (s *sessions) use(id, owner string, now time.Time, calls []listCall) ([]lis
 		return nil, false
 	}
 	ss.seen = now
+	for _, c := range calls {
+		if c.method != "" {
+			ss.lists = append(ss.lists, c)
+		}
+	}
 	if len(calls) > 0 {
-		ss.lists = append(ss.lists, calls...)
 		if n := len(ss.lists) - maxListCalls; n > 0 {
 			ss.lists = append(ss.lists[:0:0], ss.lists[n:]...)
 		}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,6 +42,9 @@ func TestCopySSEFiltersOnlyListResponses(t *testing.T) {
 		{"other id passes as is", "data: " + strings.Replace(list, `"id":3`, `"id":4`, 1) + "\n\n", true, "", ""},
 		{"list answer is filtered", "event: message\nid: 7\ndata: " + list + "\n\n", false, `"simple"`, `"secret"`},
 		{"CRLF lines", "id: 7\r\ndata: " + list + "\r\n\r\n", false, "id: 7\r\n", `"secret"`},
+		{"CR lines", "id: 7\rdata: " + list + "\r\r", false, "id: 7\r\n", `"secret"`},
+		{"negative zero", "data: " + strings.Replace(list, `"id":3`, `"id":3e-0`, 1) + "\n\n", false, `"simple"`, `"secret"`},
+		{"bare data field", "data: " + list + "\ndata\n\n", false, `"simple"`, `"secret"`},
 		{"string id of same value is a different id", "data: " + strings.Replace(list, `"id":3`, `"id":"3"`, 1) + "\n\n", true, "", ""},
 		{"float spelling of the id", "data: " + strings.Replace(list, `"id":3`, `"id":3.0`, 1) + "\n\n", false, `"simple"`, `"secret"`},
 		{"comment and retry kept", ": keepalive\nretry: 100\n\n", true, "", ""},
@@ -70,7 +74,7 @@ func TestCopySSEFiltersOnlyListResponses(t *testing.T) {
 }
 
 func TestCopySSEEventTooLarge(t *testing.T) {
-	f := &listFilter{policy: onlySimple, pr: basicUser, calls: []listCall{{id: "n1", method: "tools/list"}}}
+	f := &listFilter{policy: onlySimple, pr: basicUser, calls: []listCall{{id: idKey([]byte("1")), method: "tools/list"}}}
 	rec := httptest.NewRecorder()
 	in := "data: " + strings.Repeat("x", 5000) + "\n\n"
 	err := copySSE(rec, http.NewResponseController(rec), strings.NewReader(in), f, 1024)
@@ -86,7 +90,7 @@ func FuzzCopySSE(f *testing.F) {
 	f.Add("data: a\ndata: b\n\nid: 2\r\ndata: {}\r\n\r\n")
 	f.Add(": c\nretry: 5\n\ndata:[1,{\"id\":1,\"result\":{}}]\n\n")
 	f.Add("data: {\"id\":1,\"result\":{\"tools\":7}}\n\n")
-	filter := &listFilter{policy: onlySimple, pr: basicUser, calls: []listCall{{id: "n1", method: "tools/list"}}}
+	filter := &listFilter{policy: onlySimple, pr: basicUser, calls: []listCall{{id: idKey([]byte("1")), method: "tools/list"}}}
 	f.Fuzz(func(t *testing.T, in string) {
 		got, err := sseThrough(t, in, filter)
 		if err == nil && !strings.Contains(in, "result") && !strings.Contains(in, `\`) && got != in {
@@ -158,13 +162,23 @@ func TestIDKey(t *testing.T) {
 		{`1`, ` 1 `},
 		{`"x"`, `"\u0078"`},
 		{`100`, `1e2`},
+		{`0`, `-0`},
+		{`0`, `0.0`},
+		{`0`, `0e0`},
+		{`0`, `-0.000E+7`},
+		{`12`, `1200e-2`},
+		{`12`, `0.12e2`},
+		{`-5`, `-5.00`},
+		{`9007199254740993`, `9007199254740993.0`},
+		{`null`, ` null`},
 	}
 	for _, tc := range tests {
 		if idKey([]byte(tc.a)) != idKey([]byte(tc.b)) {
 			t.Errorf("idKey(%s) != idKey(%s)", tc.a, tc.b)
 		}
 	}
-	for _, tc := range []struct{ a, b string }{{`1`, `"1"`}, {`1`, `2`}, {`"a"`, `"A"`}} {
+	for _, tc := range []struct{ a, b string }{{`1`, `"1"`}, {`1`, `2`}, {`"a"`, `"A"`}, {`1`, `-1`},
+		{`9007199254740993`, `9007199254740992`}, {`1e400`, `2e400`}, {`1`, `null`}, {`0`, `null`}, {`0`, `"0"`}} {
 		if idKey([]byte(tc.a)) == idKey([]byte(tc.b)) {
 			t.Errorf("idKey(%s) == idKey(%s)", tc.a, tc.b)
 		}
@@ -186,7 +200,7 @@ func TestHeaderValue(t *testing.T) {
 }
 
 func TestFilterJSONBatch(t *testing.T) {
-	f := &listFilter{policy: onlySimple, pr: basicUser, calls: []listCall{{id: "n2", method: "tools/list"}}}
+	f := &listFilter{policy: onlySimple, pr: basicUser, calls: []listCall{{id: idKey([]byte("2")), method: "tools/list"}}}
 	in := []byte(`[{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"secret"}]}},{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"simple"},{"name":"secret"}]}}]`)
 	out, err := f.message(in)
 	if err != nil {
@@ -245,4 +259,72 @@ func TestHandlerTransportSurvivesPanic(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("status %d, want 502", resp.StatusCode)
 	}
+}
+
+// In an exchange with list calls, a result answering none of them, or data
+// that is not JSON, is dropped, and the events around it still pass.
+func TestCopySSEStrictWithholds(t *testing.T) {
+	list := `{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"simple"},{"name":"secret"}]}}`
+	f := &listFilter{policy: onlySimple, pr: basicUser, strict: true,
+		calls: []listCall{{id: idKey([]byte("3")), method: "tools/list"}, {id: idKey([]byte("4"))}}}
+	progress := "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n"
+	answer4 := "data: {\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{\"content\":[]}}\n\n"
+	tests := []struct{ name, in, want string }{
+		{"other id", "data: " + strings.Replace(list, `"id":3`, `"id":5`, 1) + "\n\n", ""},
+		{"no id", "data: " + strings.Replace(list, `"id":3,`, ``, 1) + "\n\n", ""},
+		{"not json", "data: " + list + "x\n\n", ""},
+		{"empty data", "data\n\n", ""},
+		{"batch with an unknown id", "data: [" + strings.Replace(list, `"id":3`, `"id":5`, 1) + "]\n\n", ""},
+		{"notification passes", progress, progress},
+		{"answer to another call passes", answer4, answer4},
+		{"error passes", "data: {\"jsonrpc\":\"2.0\",\"id\":9,\"error\":{\"code\":1,\"message\":\"x\"}}\n\n", "data: {\"jsonrpc\":\"2.0\",\"id\":9,\"error\":{\"code\":1,\"message\":\"x\"}}\n\n"},
+		{"dropped between others", progress + "data: " + list + "x\n\n" + answer4, progress + answer4},
+	}
+	for _, tc := range tests {
+		got, err := sseThrough(t, tc.in, f)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// A line ended by a lone '\r' that is the last byte read so far ends the
+// event at once: the reader does not wait for a '\n' that may never come.
+func TestCopySSEDoesNotWaitAfterCR(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	out := make(chan string, 1)
+	w := &notifyWriter{ch: out}
+	f := &listFilter{policy: onlySimple, pr: basicUser, calls: []listCall{{id: idKey([]byte("3")), method: "tools/list"}}}
+	go func() { _ = copySSE(w, http.NewResponseController(httptest.NewRecorder()), pr, f, 1<<20) }()
+	if _, err := pw.Write([]byte("data: {\"jsonrpc\":\"2.0\",\"method\":\"x\"}\r\r")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-out:
+		if !strings.Contains(got, `"method":"x"`) {
+			t.Errorf("got %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("event ended by \\r\\r not passed on until more data came")
+	}
+	// A '\n' that does follow belongs to the '\r' before it: no extra
+	// blank line, no empty event.
+	if _, err := pw.Write([]byte("\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"y\"}\n\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-out; got != "data: {\"jsonrpc\":\"2.0\",\"method\":\"y\"}\n\n" {
+		t.Errorf("second event %q", got)
+	}
+}
+
+type notifyWriter struct{ ch chan string }
+
+func (w *notifyWriter) Write(p []byte) (int, error) {
+	w.ch <- string(p)
+	return len(p), nil
 }
