@@ -58,6 +58,10 @@ type Grant struct {
 	CreatedAt time.Time
 	LastUsed  time.Time
 	RevokedAt time.Time
+	// KeyID is the API key the user signed in with when approving, ""
+	// after a password sign-in: the grant's tokens live only as long as
+	// that key is valid.
+	KeyID string
 }
 
 // GrantStore keeps grants, for the connected-apps page and for revocation.

@@ -186,6 +186,29 @@ func (v *KeyVerifier) Verify(ctx context.Context, token string) (*mcpgate.Princi
 	return e.newPrincipal(), nil
 }
 
+// CheckKey reports whether the API key with id is still valid: known,
+// not revoked and not expired (a rotated-out key expires when its grace
+// period ends). It reads the same cache as Verify, so a revocation takes
+// effect as soon as the change feed reaches [KeyVerifier.Apply]. It needs
+// no secret: it is for credentials derived from a key that was verified
+// earlier, such as OAuth tokens of a user who signed in with an API key.
+// A refusal matches [mcpgate.ErrUnauthenticated]; an error that does not
+// means the store could not be read.
+func (v *KeyVerifier) CheckKey(ctx context.Context, id string) error {
+	if id == "" {
+		return errUnknownKey
+	}
+	now := v.opts.Now()
+	e, err := v.entry(ctx, id, now)
+	if err != nil {
+		return err
+	}
+	if !e.key.Valid(now) {
+		return errKeyInvalid
+	}
+	return nil
+}
+
 // entry returns the stored key with id, from the cache when fresh.
 func (v *KeyVerifier) entry(ctx context.Context, id string, now time.Time) (*keyEntry, error) {
 	n := now.UnixNano()

@@ -56,6 +56,9 @@ type Claims struct {
 	GrantID   string // gid: the grant (consent) the token derives from
 	Family    string // sid: the chain of tokens from one authorization code
 	Tenant    string
+	// KeyID (mcpgate_key) is the API key the user signed in with when the
+	// grant was approved; the token is good only while that key is.
+	KeyID string
 }
 
 type wireClaims struct {
@@ -65,6 +68,7 @@ type wireClaims struct {
 	GrantID  string `json:"gid,omitempty"`
 	Family   string `json:"sid,omitempty"`
 	Tenant   string `json:"tenant,omitempty"`
+	KeyID    string `json:"mcpgate_key,omitempty"`
 }
 
 func numericDate(t time.Time) *jwt.NumericDate {
@@ -141,6 +145,7 @@ func (k *Key) Sign(typ string, c *Claims) (string, error) {
 		GrantID:  c.GrantID,
 		Family:   c.Family,
 		Tenant:   c.Tenant,
+		KeyID:    c.KeyID,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodRS256, w)
 	t.Header["typ"] = typ
@@ -252,6 +257,7 @@ func (ks *KeySet) Verify(token string, o VerifyOptions) (*Claims, error) {
 		GrantID:   w.GrantID,
 		Family:    w.Family,
 		Tenant:    w.Tenant,
+		KeyID:     w.KeyID,
 	}, nil
 }
 

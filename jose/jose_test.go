@@ -24,7 +24,7 @@ var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 func claims() *Claims {
 	return &Claims{Issuer: "https://as.example", Subject: "alice", Audience: []string{"https://rs.example/mcp"}, ID: "j1",
-		IssuedAt: now, Expires: now.Add(10 * time.Minute), ClientID: "c1", Scope: "a b", GrantID: "g1", Family: "f1", Tenant: "t1"}
+		IssuedAt: now, Expires: now.Add(10 * time.Minute), ClientID: "c1", Scope: "a b", GrantID: "g1", Family: "f1", Tenant: "t1", KeyID: "k1"}
 }
 
 func opts() VerifyOptions {
@@ -46,7 +46,7 @@ func TestSignVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := claims()
-	if got.Subject != want.Subject || got.GrantID != want.GrantID || got.Family != want.Family || got.Tenant != want.Tenant ||
+	if got.Subject != want.Subject || got.GrantID != want.GrantID || got.Family != want.Family || got.Tenant != want.Tenant || got.KeyID != want.KeyID ||
 		got.Scope != want.Scope || got.ClientID != want.ClientID || !got.Expires.Equal(want.Expires) || got.Audience[0] != want.Audience[0] {
 		t.Errorf("claims = %+v, want %+v", got, want)
 	}

@@ -11,7 +11,8 @@ import (
 // Introspect answers RFC 7662 token introspection for confidential
 // clients (the library refuses unauthenticated callers first). An access
 // token is active if Verify accepts it; a refresh token only for the client
-// it was issued to. Anything else is {"active": false}.
+// it was issued to. A token of a grant approved under an API key is active
+// only while the key is valid. Anything else is {"active": false}.
 func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
 	cc := r.Data.ClientCredentials
 	c, err := s.lookupClient(ctx, cc.ClientID)
@@ -21,7 +22,7 @@ func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 	token := r.Data.IntrospectionRequest.Token
 	resp := &oidc.IntrospectionResponse{}
 	if strings.Count(token, ".") == 2 {
-		if p, err := s.Verifier().Verify(ctx, token); err == nil {
+		if p, err := s.Verifier().Verify(ctx, token); err == nil && s.keyLive(ctx, p.KeyID) {
 			resp.Active = true
 			resp.Scope = p.Scopes
 			resp.ClientID = p.ClientID
@@ -34,7 +35,8 @@ func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 		}
 	} else if rt, err := s.store.RefreshTokenByHash(ctx, hashToken(token)); err == nil && rt.ClientID == c.ID {
 		now := s.now()
-		if rt.UsedAt.IsZero() && rt.RevokedAt.IsZero() && now.Before(rt.ExpiresAt) && s.grantLive(ctx, rt.GrantID) && !s.revoked.token(rt.Family) {
+		g, live := s.activeGrant(ctx, rt.GrantID)
+		if live && rt.UsedAt.IsZero() && rt.RevokedAt.IsZero() && now.Before(rt.ExpiresAt) && !s.revoked.token(rt.Family) && s.keyLive(ctx, g.KeyID) {
 			resp.Active = true
 			resp.Scope = rt.Scopes
 			resp.ClientID = rt.ClientID
@@ -47,4 +49,16 @@ func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 		}
 	}
 	return op.NewResponse(resp), nil
+}
+
+// keyLive reports whether the API key with id ("" for none) is valid now.
+func (s *Server) keyLive(ctx context.Context, id string) bool {
+	if id == "" {
+		return true
+	}
+	if s.opts.Keys == nil {
+		return false
+	}
+	k, err := s.opts.Keys.Key(ctx, id)
+	return err == nil && k.Valid(s.now())
 }

@@ -106,7 +106,7 @@ func (s *Server) Approve(ctx context.Context, id string, user *mcpgate.Principal
 	now := s.now()
 	g, err := s.store.ActiveGrant(ctx, user.Subject, r.ClientID, r.Resource)
 	switch {
-	case err == nil && g.Tenant == user.Tenant:
+	case err == nil && g.Tenant == user.Tenant && g.KeyID == user.KeyID:
 		for _, sc := range granted {
 			if !slices.Contains(g.Scopes, sc) {
 				g.Scopes = append(g.Scopes, sc)
@@ -121,6 +121,7 @@ func (s *Server) Approve(ctx context.Context, id string, user *mcpgate.Principal
 			ClientID:  r.ClientID,
 			Scopes:    granted,
 			Resource:  r.Resource,
+			KeyID:     user.KeyID,
 			CreatedAt: now,
 			LastUsed:  now,
 		}

@@ -118,10 +118,10 @@ func (s *Server) register(ctx context.Context, md *ClientMetadata) (*mcpgate.Cli
 		switch g {
 		case GrantAuthorizationCode, GrantRefreshToken:
 			nc.GrantTypes = append(nc.GrantTypes, g)
-		case GrantClientCredentials:
-			if nc.Confidential {
-				nc.GrantTypes = append(nc.GrantTypes, g)
-			}
+			// client_credentials is dropped: a machine client acts with
+			// no user behind it, so only an operator may create one
+			// (mcpgate clients add --machine). Open registration must
+			// not hand anyone a token source.
 		}
 	}
 	if len(md.GrantTypes) > 0 && len(nc.GrantTypes) == 0 {
@@ -167,7 +167,7 @@ type NewClient struct {
 	// Confidential clients get a secret; public ones use PKCE alone.
 	Confidential bool
 	// GrantTypes default to authorization_code and refresh_token;
-	// client_credentials needs Confidential.
+	// client_credentials needs Confidential and Source SourceCLI.
 	GrantTypes []string
 	Scopes     []string // empty: any supported scope
 	// Subject and Tenant are the identity of a client_credentials client;
@@ -190,6 +190,9 @@ func (s *Server) AddClient(ctx context.Context, nc NewClient) (*mcpgate.Client, 
 		case GrantClientCredentials:
 			if !nc.Confidential {
 				return nil, "", badMetadata("client_credentials requires a confidential client")
+			}
+			if nc.Source != "" && nc.Source != SourceCLI {
+				return nil, "", badMetadata("client_credentials is only for clients added with the CLI")
 			}
 		default:
 			return nil, "", badMetadata("grant_type %q is not supported", g)

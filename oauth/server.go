@@ -89,6 +89,13 @@ type Options struct {
 	// Its transport must do its own address filtering. For tests.
 	CIMDClient *http.Client
 
+	// Keys looks up the API keys users sign in with on the login page: a
+	// grant approved under an API key is refreshed only while that key is
+	// valid. nil means the store, if it implements mcpgate.KeyStore (the
+	// sqlite and postgres stores do); without either, such a grant cannot
+	// be refreshed.
+	Keys mcpgate.KeyStore
+
 	// KeyEncryptionKey, if 32 bytes, encrypts signing keys at rest with
 	// AES-256-GCM.
 	KeyEncryptionKey []byte
@@ -204,6 +211,11 @@ func New(store Storage, opts *Options) (*Server, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if o.Keys == nil {
+		if ks, ok := store.(mcpgate.KeyStore); ok {
+			o.Keys = ks
+		}
 	}
 	s := &Server{
 		store:    store,

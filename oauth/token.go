@@ -18,6 +18,7 @@ type issue struct {
 	refreshScopes             []string // default scopes
 	resource                  string
 	grantID                   string
+	keyID                     string // API key the grant was approved under
 	family                    string // "" for client credentials
 	refresh                   bool
 }
@@ -45,6 +46,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*op.Response, error
 		GrantID:  in.grantID,
 		Family:   family,
 		Tenant:   in.tenant,
+		KeyID:    in.keyID,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("oauth: sign access token: %w", err)

@@ -11,11 +11,18 @@ import (
 // ClientCredentialsExchange issues an access token to a confidential
 // machine client for itself (RFC 6749 §4.4): the subject and tenant are the
 // client's, the scopes at most the client's. No refresh token is issued.
-// The library refuses public clients before this runs.
+// The library refuses public clients before this runs; clients that were
+// not added with the CLI (dynamically registered, CIMD) are refused here.
 func (s *opServer) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
 	c := clientOf(r.Client)
 	if c.SecretHash == nil {
 		return nil, invalidClient("client must be confidential")
+	}
+	// Machine clients are made by an operator with the CLI only. Any other
+	// client holding this grant type (a registration before this rule, a
+	// store edited by hand) would get tokens with no user behind them.
+	if c.Source != SourceCLI {
+		return nil, oidc.ErrUnauthorizedClient().WithDescription("client_credentials is only for clients added with the CLI")
 	}
 	resource, ok := s.checkResource(r.Form["resource"], "")
 	if !ok {

@@ -14,8 +14,9 @@ import (
 // §4.1.3). The code is single-use: a second redemption is refused and
 // revokes the tokens already issued from it (RFC 6749 §4.1.2). The
 // redirect_uri must equal the one of the authorization request, the PKCE
-// verifier must match the S256 challenge, and a resource, if sent, must
-// equal the grant's.
+// verifier must match the S256 challenge, a resource, if sent, must equal
+// the grant's, and the API key the user signed in with, if any, must still
+// be valid.
 func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
 	now := s.now()
 	c := clientOf(r.Client)
@@ -49,8 +50,14 @@ func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Ac
 	if _, ok := s.checkResource(r.Form["resource"], ar.Resource); !ok {
 		return nil, invalidTarget()
 	}
-	if _, ok := s.activeGrant(ctx, ar.GrantID); !ok {
+	g, ok := s.activeGrant(ctx, ar.GrantID)
+	if !ok {
 		return nil, invalidGrant("grant revoked")
+	}
+	if g.KeyID != "" {
+		if err := s.checkGrantKey(ctx, g, now); err != nil {
+			return nil, err
+		}
 	}
 	return s.issueTokens(ctx, issue{
 		subject:  ar.Subject,
@@ -59,6 +66,7 @@ func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Ac
 		scopes:   ar.Scopes,
 		resource: ar.Resource,
 		grantID:  ar.GrantID,
+		keyID:    g.KeyID,
 		family:   ar.ID,
 		refresh:  slices.Contains(c.GrantTypes, GrantRefreshToken),
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -49,6 +50,11 @@ func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Re
 	if !ok {
 		return nil, invalidGrant("grant revoked")
 	}
+	if g.KeyID != "" {
+		if err := s.checkGrantKey(ctx, g, now); err != nil {
+			return nil, err
+		}
+	}
 	scopes := rt.Scopes
 	if len(r.Data.Scopes) > 0 {
 		for _, sc := range r.Data.Scopes {
@@ -72,10 +78,34 @@ func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Re
 		refreshScopes: rt.Scopes,
 		resource:      rt.Resource,
 		grantID:       rt.GrantID,
+		keyID:         g.KeyID,
 		family:        rt.Family,
 		refresh:       true,
 	})
 	return resp, err
+}
+
+// checkGrantKey refuses to refresh grant g, approved by a user who signed
+// in with an API key, unless that key is still valid: revoking or expiring
+// the key (or the end of a rotation's grace period) ends the grant, which
+// is then revoked so that nothing else derives from it.
+func (s *Server) checkGrantKey(ctx context.Context, g *mcpgate.Grant, now time.Time) error {
+	if s.opts.Keys == nil {
+		return invalidGrant("the API key of the grant cannot be checked")
+	}
+	k, err := s.opts.Keys.Key(ctx, g.KeyID)
+	switch {
+	case err == nil && k.Valid(now):
+		return nil
+	case err != nil && !errors.Is(err, mcpgate.ErrNotFound):
+		return s.serverError(ctx, "look up API key", err)
+	}
+	if err := s.store.RevokeGrantByID(ctx, g.ID, now); err != nil {
+		return s.serverError(ctx, "revoke grant", err)
+	}
+	s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeGrant, ID: g.ID, At: now})
+	s.opts.Logger.InfoContext(ctx, "oauth: API key of the grant is no longer valid; grant revoked", "client_id", g.ClientID, "grant", g.ID, "key_id", g.KeyID)
+	return invalidGrant("the API key the grant was approved with is revoked or expired")
 }
 
 func (s *Server) grantLive(ctx context.Context, id string) bool {

@@ -52,6 +52,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*mcpgate.Principal
 		ClientID: c.ClientID,
 		TokenID:  c.ID,
 		GrantID:  c.GrantID,
+		KeyID:    c.KeyID,
 		Scopes:   scopes,
 		Audience: c.Audience,
 		Expires:  c.Expires,

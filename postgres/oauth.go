@@ -238,14 +238,14 @@ func (db *DB) RedeemCode(ctx context.Context, hash []byte, at time.Time) (*mcpga
 	return r, nil
 }
 
-const selectGrant = `SELECT id, subject, tenant, client_id, scopes, resource, created_at, last_used, revoked_at FROM oauth_grants`
+const selectGrant = `SELECT id, subject, tenant, client_id, scopes, resource, created_at, last_used, revoked_at, key_id FROM oauth_grants`
 
 func scanGrant(row pgx.Row) (*mcpgate.Grant, error) {
 	var (
 		g                 mcpgate.Grant
 		lastUsed, revoked *time.Time
 	)
-	if err := row.Scan(&g.ID, &g.Subject, &g.Tenant, &g.ClientID, &g.Scopes, &g.Resource, &g.CreatedAt, &lastUsed, &revoked); err != nil {
+	if err := row.Scan(&g.ID, &g.Subject, &g.Tenant, &g.ClientID, &g.Scopes, &g.Resource, &g.CreatedAt, &lastUsed, &revoked, &g.KeyID); err != nil {
 		return nil, err
 	}
 	g.Scopes = unlist(g.Scopes)
@@ -257,10 +257,10 @@ func scanGrant(row pgx.Row) (*mcpgate.Grant, error) {
 func (db *DB) SaveGrant(ctx context.Context, g *mcpgate.Grant) error {
 	g.CreatedAt = nowIfZero(g.CreatedAt)
 	_, err := db.pool.Exec(ctx, `INSERT INTO oauth_grants
-		(id, subject, tenant, client_id, scopes, resource, created_at, last_used, revoked_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		(id, subject, tenant, client_id, scopes, resource, created_at, last_used, revoked_at, key_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (id) DO UPDATE SET scopes = excluded.scopes, last_used = excluded.last_used`,
-		g.ID, g.Subject, g.Tenant, g.ClientID, list(g.Scopes), g.Resource, g.CreatedAt, nullTime(g.LastUsed), nullTime(g.RevokedAt))
+		g.ID, g.Subject, g.Tenant, g.ClientID, list(g.Scopes), g.Resource, g.CreatedAt, nullTime(g.LastUsed), nullTime(g.RevokedAt), g.KeyID)
 	if err != nil {
 		return fmt.Errorf("postgres: save grant: %w", err)
 	}

@@ -272,7 +272,7 @@ func (db *DB) RedeemCode(ctx context.Context, hash []byte, at time.Time) (*mcpga
 	return r, nil
 }
 
-const selectGrant = `SELECT id, subject, tenant, client_id, scopes, resource, created_at, last_used, revoked_at FROM oauth_grants`
+const selectGrant = `SELECT id, subject, tenant, client_id, scopes, resource, created_at, last_used, revoked_at, key_id FROM oauth_grants`
 
 func scanGrant(row scanner) (*mcpgate.Grant, error) {
 	var (
@@ -281,7 +281,7 @@ func scanGrant(row scanner) (*mcpgate.Grant, error) {
 		created           int64
 		lastUsed, revoked sql.NullInt64
 	)
-	if err := row.Scan(&g.ID, &g.Subject, &g.Tenant, &g.ClientID, &scopes, &g.Resource, &created, &lastUsed, &revoked); err != nil {
+	if err := row.Scan(&g.ID, &g.Subject, &g.Tenant, &g.ClientID, &scopes, &g.Resource, &created, &lastUsed, &revoked, &g.KeyID); err != nil {
 		return nil, err
 	}
 	var err error
@@ -298,10 +298,10 @@ func scanGrant(row scanner) (*mcpgate.Grant, error) {
 func (db *DB) SaveGrant(ctx context.Context, g *mcpgate.Grant) error {
 	g.CreatedAt = nowIfZero(g.CreatedAt)
 	_, err := db.db.ExecContext(ctx, `INSERT INTO oauth_grants
-		(id, subject, tenant, client_id, scopes, resource, created_at, last_used, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(id, subject, tenant, client_id, scopes, resource, created_at, last_used, revoked_at, key_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET scopes = excluded.scopes, last_used = excluded.last_used`,
-		g.ID, g.Subject, g.Tenant, g.ClientID, encodeList(g.Scopes), g.Resource, micro(g.CreatedAt), micros(g.LastUsed), micros(g.RevokedAt))
+		g.ID, g.Subject, g.Tenant, g.ClientID, encodeList(g.Scopes), g.Resource, micro(g.CreatedAt), micros(g.LastUsed), micros(g.RevokedAt), g.KeyID)
 	if err != nil {
 		return fmt.Errorf("sqlite: save grant: %w", err)
 	}

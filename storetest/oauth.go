@@ -204,7 +204,7 @@ func testAuthRequests(t *testing.T, s mcpgate.OAuthStore) {
 func testGrants(t *testing.T, s mcpgate.OAuthStore) {
 	ctx := t.Context()
 	g1 := &mcpgate.Grant{ID: "g1", Subject: "alice", Tenant: "t", ClientID: "c", Scopes: []string{"x"}, Resource: "r", CreatedAt: base}
-	g2 := &mcpgate.Grant{ID: "g2", Subject: "alice", ClientID: "d", Resource: "r", CreatedAt: base.Add(time.Second)}
+	g2 := &mcpgate.Grant{ID: "g2", Subject: "alice", ClientID: "d", Resource: "r", KeyID: "k1", CreatedAt: base.Add(time.Second)}
 	g3 := &mcpgate.Grant{ID: "g3", Subject: "bob", ClientID: "c", Resource: "r", CreatedAt: base}
 	for _, g := range []*mcpgate.Grant{g1, g2, g3} {
 		if err := s.SaveGrant(ctx, g); err != nil {
@@ -226,6 +226,12 @@ func testGrants(t *testing.T, s mcpgate.OAuthStore) {
 	list, err := s.ListGrants(ctx, "alice")
 	if err != nil || len(list) != 2 || list[0].ID != "g2" {
 		t.Errorf("ListGrants = %v, %v; want g2, g1", list, err)
+	}
+	if got, err := s.Grant(ctx, "g2"); err != nil || got.KeyID != "k1" {
+		t.Errorf("Grant(g2).KeyID = %+v, %v; want k1", got, err)
+	}
+	if got.KeyID != "" {
+		t.Errorf("ActiveGrant(g1).KeyID = %q, want empty", got.KeyID)
 	}
 	rt := &mcpgate.RefreshToken{Hash: digest("rt1"), Family: "f", GrantID: "g1", ClientID: "c", Subject: "alice", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}
 	if err := s.CreateRefreshToken(ctx, rt); err != nil {
