@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os/exec"
 	"strconv"
 	"sync"
 	"time"
@@ -126,18 +125,13 @@ func (c *child) close() {
 // session's initialization.
 func (c *child) startLocked() error {
 	s := c.stdio
-	cmd := exec.Command(s.spec.Path, s.spec.Args...)
-	cmd.Env = s.spec.env()
-	cmd.Dir = s.spec.Dir
-	cmd.Stderr = &lineLogger{logger: s.logger}
-	t := &mcp.CommandTransport{Command: cmd, TerminateDuration: s.opts.TerminateGrace}
-	conn, err := t.Connect(context.Background())
+	proc, conn, err := startProcess(s.spec, s.opts.TerminateGrace, s.logger)
 	if err != nil {
 		return err
 	}
 	c.conn = conn
 	c.started = s.opts.Now()
-	s.logger.Info("proxy: upstream process started", "pid", cmd.Process.Pid)
+	s.logger.Info("proxy: upstream process started", "pid", proc.pgid)
 	go c.read(conn)
 	if c.initParams != nil {
 		c.nextID++

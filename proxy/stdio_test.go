@@ -408,3 +408,88 @@ func TestStdioSessionEndStopsItsChild(t *testing.T) {
 		t.Errorf("after the session ended: %d sessions, child %d alive %v", s.Sessions(), pid, alive(pid))
 	}
 }
+
+// running reports whether process pid exists and is not a zombie waiting
+// for a parent to reap it.
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
+}
+
+// A server started through a wrapper (sh -c, npx, uvx) is the wrapper's
+// child: ending its session, or shutting down, must stop it too, even when
+// it ignores SIGTERM and holds stderr open.
+func TestStdioStopsServerStartedThroughWrapper(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, mode string
+		end        func(s *proxy.Stdio, cs *mcp.ClientSession)
+	}{
+		{"session end", proxy.ModePerSession, func(_ *proxy.Stdio, cs *mcp.ClientSession) { cs.Close() }},
+		{"shutdown", proxy.ModeShared, func(s *proxy.Stdio, _ *mcp.ClientSession) { s.Close() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			grace := 200 * time.Millisecond
+			cmd := proxy.Command{Path: "/bin/sh", Args: []string{"-c", exe + "; true"}, Env: map[string]string{"MCPGATE_PROXY_TEST_CHILD": "stubborn"}}
+			s, err := proxy.NewStdio(cmd, &proxy.StdioOptions{Mode: tc.mode, TerminateGrace: grace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			url := serveStdio(t, s)
+			cs := connect(t, url, "tok-alice", nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			out, err := callText(ctx, cs, "pid", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pid int
+			fmt.Sscan(out, &pid)
+			t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+			start := time.Now()
+			tc.end(s, cs)
+			for running(pid) && time.Since(start) < 10*grace {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if running(pid) {
+				t.Errorf("server %d still running %v after the %s", pid, time.Since(start), tc.name)
+			}
+		})
+	}
+}
+
+// A server that prints a banner on stdout before speaking JSON-RPC works:
+// the banner is logged and skipped, not taken for a broken process.
+func TestStdioSkipsNonJSONStdout(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	cmd := proxy.Command{Path: "/bin/sh", Args: []string{"-c", "echo 'server ready on stdio'; exec " + exe}, Env: map[string]string{"MCPGATE_PROXY_TEST_CHILD": "plain"}}
+	s, err := proxy.NewStdio(cmd, &proxy.StdioOptions{TerminateGrace: time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serveStdio(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs := connect(t, url, "tok-alice", nil)
+	if got, err := callText(ctx, cs, "echo", map[string]any{"text": "hi"}); err != nil || got != "hi" {
+		t.Fatalf("echo = %q, %v", got, err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "server ready on stdio") || strings.Contains(out, "upstream process exited") {
+		t.Errorf("log:\n%s\nwant the banner skipped and no exit", out)
+	}
+}
