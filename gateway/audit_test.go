@@ -22,6 +22,7 @@ func TestAuditWriterLosesNothing(t *testing.T) {
 	defer store.Close()
 	a := newAuditWriter(store, slog.New(slog.DiscardHandler))
 	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	stopped := make(chan struct{})
 	go func() { a.run(runCtx); close(stopped) }()
 
