@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -35,6 +36,8 @@ type child struct {
 	lastActive  *bridgeSession
 	initParams  json.RawMessage // the first initialize, replayed after a restart
 	initResult  json.RawMessage // shared mode: answered to later sessions
+	initWaiting []initWaiter    // shared mode: initialize calls waiting for the first one's answer
+	initSent    bool            // shared mode: an initialize is with the process, unanswered
 	initialized bool            // notifications/initialized was sent
 	closed      bool
 	restarting  bool
@@ -45,6 +48,13 @@ type pendingCall struct {
 	id      jsonrpc.ID     // the session's id
 	method  string
 	token   string // rewritten progress token, if any
+}
+
+// initWaiter is a session's initialize call, answered with the answer to
+// the one initialize the shared process gets.
+type initWaiter struct {
+	session *bridgeSession
+	id      jsonrpc.ID
 }
 
 type tokenRoute struct {
@@ -102,6 +112,7 @@ func (c *child) detach(bs *bridgeSession) {
 			delete(c.tokens, pc.token)
 		}
 	}
+	c.initWaiting = slices.DeleteFunc(c.initWaiting, func(w initWaiter) bool { return w.session == bs })
 	last := len(c.sessions) == 0 && !c.shared
 	c.mu.Unlock()
 	if last {
@@ -136,6 +147,7 @@ func (c *child) startLocked() error {
 	if c.initParams != nil {
 		c.nextID++
 		c.pending[c.nextID] = pendingCall{method: "initialize"}
+		c.initSent = true
 		ctx := context.Background()
 		_ = conn.Write(ctx, &jsonrpc.Request{ID: jsonrpc2ID(c.nextID), Method: "initialize", Params: c.initParams})
 		if c.initialized {
@@ -181,13 +193,18 @@ func (c *child) exited(conn mcp.Connection, err error) {
 	wait := c.backoff
 	c.backoff = min(2*c.backoff, s.opts.MaxRestartBackoff)
 	c.restarting = !c.closed
+	waiting := c.initWaiting
+	c.initWaiting, c.initSent = nil, false
 	c.mu.Unlock()
 
-	s.logger.Warn("proxy: upstream process exited", "err", err, "in_flight", len(failed), "restart_in", wait)
+	s.logger.Warn("proxy: upstream process exited", "err", err, "in_flight", len(failed)+len(waiting), "restart_in", wait)
 	for _, pc := range failed {
 		if pc.session != nil {
 			pc.session.write(errorResponse(pc.id, msgChildExited))
 		}
+	}
+	for _, w := range waiting {
+		w.session.write(errorResponse(w.id, msgChildExited))
 	}
 	time.AfterFunc(wait, c.restart)
 }
@@ -236,6 +253,14 @@ func (c *child) fromClient(bs *bridgeSession, msg jsonrpc.Message) {
 				bs.write(&jsonrpc.Response{ID: m.ID, Result: res})
 				return
 			}
+			if c.shared && c.initSent && c.conn != nil {
+				// The process is being initialized by another session: it
+				// would refuse a second initialize. Answer this one with
+				// the first one's answer.
+				c.initWaiting = append(c.initWaiting, initWaiter{session: bs, id: m.ID})
+				c.mu.Unlock()
+				return
+			}
 			if c.initParams == nil {
 				c.initParams = m.Params
 			}
@@ -245,6 +270,9 @@ func (c *child) fromClient(bs *bridgeSession, msg jsonrpc.Message) {
 			c.mu.Unlock()
 			bs.write(errorResponse(m.ID, msgChildNotRunning))
 			return
+		}
+		if m.Method == "initialize" {
+			c.initSent = true
 		}
 		c.nextID++
 		id := c.nextID
@@ -340,12 +368,23 @@ func (c *child) fromChild(msg jsonrpc.Message) {
 		pc, ok := c.pending[n]
 		delete(c.pending, n)
 		delete(c.tokens, pc.token)
-		if ok && pc.method == "initialize" && m.Error == nil && c.initResult == nil {
-			c.initResult = m.Result
+		var waiting []initWaiter
+		if ok && pc.method == "initialize" {
+			if m.Error == nil && c.initResult == nil {
+				c.initResult = m.Result
+			}
+			if m.Error != nil && c.initResult == nil {
+				c.initParams = nil // the next initialize is tried afresh
+			}
+			waiting = c.initWaiting
+			c.initWaiting, c.initSent = nil, false
 		}
 		c.mu.Unlock()
 		if ok && pc.session != nil {
 			pc.session.write(&jsonrpc.Response{ID: pc.id, Result: m.Result, Error: m.Error})
+		}
+		for _, w := range waiting {
+			w.session.write(&jsonrpc.Response{ID: w.id, Result: m.Result, Error: m.Error})
 		}
 	case *jsonrpc.Request:
 		if m.IsCall() {

@@ -493,3 +493,43 @@ func TestStdioSkipsNonJSONStdout(t *testing.T) {
 		t.Errorf("log:\n%s\nwant the banner skipped and no exit", out)
 	}
 }
+
+// Sessions initializing a shared process at the same time all succeed: the
+// process gets one initialize, and the others are answered with its result.
+func TestStdioSharedConcurrentInitialize(t *testing.T) {
+	for i := range 4 {
+		s, err := proxy.NewStdio(testChild(t, "plain"), &proxy.StdioOptions{Mode: proxy.ModeShared, TerminateGrace: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := serveStdio(t, s)
+		var wg sync.WaitGroup
+		pids := make([]string, 4)
+		for j, tok := range []string{"tok-alice", "tok-bob", "tok-alice", "tok-bob"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
+				tr := &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: bearerClient(tok)}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				cs, err := client.Connect(ctx, tr, nil)
+				if err != nil {
+					t.Errorf("round %d session %d: connect: %v", i, j, err)
+					return
+				}
+				defer cs.Close()
+				if pids[j], err = callText(ctx, cs, "pid", nil); err != nil {
+					t.Errorf("round %d session %d: call: %v", i, j, err)
+				}
+			}()
+		}
+		wg.Wait()
+		for j := range pids {
+			if pids[j] != "" && pids[j] != pids[0] {
+				t.Errorf("round %d: session %d on process %s, session 0 on %s", i, j, pids[j], pids[0])
+			}
+		}
+		s.Close()
+	}
+}
