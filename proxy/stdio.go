@@ -282,6 +282,7 @@ func (s *Stdio) newSession() (*bridgeSession, int) {
 		cancel:    cancel,
 		ctx:       ctx,
 		stdio:     s,
+		outWake:   make(chan struct{}, 1),
 	}
 	bs.transport = &mcp.StreamableServerTransport{SessionID: bs.id}
 	conn, err := bs.transport.Connect(ctx)
@@ -307,6 +308,7 @@ func (s *Stdio) newSession() (*bridgeSession, int) {
 	}
 	s.sessions[bs.id] = bs
 	go bs.pump()
+	go bs.writeLoop()
 	return bs, 0
 }
 
@@ -348,7 +350,21 @@ type bridgeSession struct {
 	mu     sync.Mutex
 	used   time.Time
 	closed bool
+
+	// Messages to the client wait here for writeLoop, so that a client
+	// that does not read holds up only its own session.
+	outMu    sync.Mutex
+	out      []jsonrpc.Message
+	outBytes int
+	outWake  chan struct{}
 }
+
+// Bounds of the messages waiting for a client: beyond them the client is
+// taken to have stopped reading, and its session ends.
+const (
+	maxQueuedMessages = 1024
+	maxQueuedBytes    = 64 << 20
+)
 
 func (bs *bridgeSession) touch(now time.Time) {
 	bs.mu.Lock()
@@ -374,11 +390,74 @@ func (bs *bridgeSession) pump() {
 	}
 }
 
-// write sends msg to the client.
+// write queues msg for the client; it never waits for the client. If the
+// queue is full, the session ends.
 func (bs *bridgeSession) write(msg jsonrpc.Message) {
-	if err := bs.conn.Write(bs.ctx, msg); err != nil {
-		bs.stdio.logger.Debug("proxy: message to client dropped", "session", bs.id, "err", err)
+	size := queuedSize(msg)
+	bs.outMu.Lock()
+	if bs.ctx.Err() != nil {
+		bs.outMu.Unlock()
+		return
 	}
+	if len(bs.out) >= maxQueuedMessages || bs.outBytes+size > maxQueuedBytes {
+		n, b := len(bs.out), bs.outBytes
+		bs.outMu.Unlock()
+		bs.stdio.logger.Warn("proxy: client does not read its messages; session ended", "session", bs.id, "queued", n, "queued_bytes", b)
+		go bs.close()
+		return
+	}
+	bs.out = append(bs.out, msg)
+	bs.outBytes += size
+	bs.outMu.Unlock()
+	select {
+	case bs.outWake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes the queued messages to the client, in order, until the
+// session ends.
+func (bs *bridgeSession) writeLoop() {
+	for {
+		select {
+		case <-bs.ctx.Done():
+			return
+		case <-bs.outWake:
+		}
+		for {
+			bs.outMu.Lock()
+			if len(bs.out) == 0 {
+				bs.outMu.Unlock()
+				break
+			}
+			msg := bs.out[0]
+			bs.out[0] = nil
+			bs.out = bs.out[1:]
+			bs.outMu.Unlock()
+			err := bs.conn.Write(bs.ctx, msg)
+			bs.outMu.Lock()
+			bs.outBytes -= queuedSize(msg)
+			bs.outMu.Unlock()
+			if err != nil {
+				bs.stdio.logger.Debug("proxy: message to client dropped", "session", bs.id, "err", err)
+			}
+			if bs.ctx.Err() != nil {
+				return
+			}
+		}
+	}
+}
+
+// queuedSize is what msg counts against maxQueuedBytes.
+func queuedSize(msg jsonrpc.Message) int {
+	size := 64
+	switch m := msg.(type) {
+	case *jsonrpc.Response:
+		size += len(m.Result)
+	case *jsonrpc.Request:
+		size += len(m.Params)
+	}
+	return size
 }
 
 // close ends the session, and its child in per-session mode.

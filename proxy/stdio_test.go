@@ -1,10 +1,12 @@
 package proxy_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -52,6 +54,9 @@ func runChild(mode string) {
 	})
 	mcp.AddTool(server, &mcp.Tool{Name: "echo"}, func(ctx context.Context, req *mcp.CallToolRequest, in echoArgs) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
+	})
+	mcp.AddTool(server, &mcp.Tool{Name: "big"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Repeat("x", 12<<20)}}}, nil, nil
 	})
 	mcp.AddTool(server, &mcp.Tool{Name: "crash"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
 		os.Exit(3)
@@ -531,5 +536,46 @@ func TestStdioSharedConcurrentInitialize(t *testing.T) {
 			}
 		}
 		s.Close()
+	}
+}
+
+// A client that stops reading its answer holds up its own session only:
+// another session of the same shared process is still served.
+func TestStdioSharedSlowClientBlocksNoOne(t *testing.T) {
+	s, err := proxy.NewStdio(testChild(t, "plain"), &proxy.StdioOptions{Mode: proxy.ModeShared, TerminateGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serveStdio(t, s)
+	resp := post(t, url, "tok-alice", "", initBody)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	resp.Body.Close()
+	post(t, url, "tok-alice", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`).Body.Close()
+
+	// Alice asks for a 12 MiB answer on a connection with a small receive
+	// buffer, and reads nothing of it but the status line.
+	host := strings.TrimPrefix(url, "http://")
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	c, err := d.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"big","arguments":{}}}`
+	fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer tok-alice\r\nContent-Type: application/json\r\n"+
+		"Accept: application/json, text/event-stream\r\nMcp-Session-Id: %s\r\nMcp-Protocol-Version: 2025-06-18\r\nContent-Length: %d\r\n\r\n%s",
+		host, sid, len(body), body)
+	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the answer fills the socket buffers
+
+	cs := connect(t, url, "tok-bob", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if got, err := callText(ctx, cs, "echo", map[string]any{"text": "hi"}); err != nil || got != "hi" {
+		t.Errorf("bob's echo = %q, %v: held up by alice's unread answer", got, err)
 	}
 }
