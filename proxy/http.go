@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -148,7 +149,7 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			err = copyFlushing(w, rc, resp.Body)
 		}
 	case f.active() && mediaType == "application/json" && resp.StatusCode < 300:
-		err = h.filterJSON(w, resp, &f)
+		err = h.filterJSON(w, resp, &f, h.errID(body))
 	case f.active() && resp.StatusCode < 300:
 		// A list answer the filter cannot read must not pass unfiltered:
 		// clients guess a type from the body or from a Content-Type this
@@ -182,8 +183,9 @@ func (h *HTTP) errID(body *requestBody) []byte {
 	return requestID(body.buf.Bytes())
 }
 
-// filterJSON answers with the upstream's JSON body after filtering it.
-func (h *HTTP) filterJSON(w http.ResponseWriter, resp *http.Response, f *listFilter) error {
+// filterJSON answers with the upstream's JSON body after filtering it, or
+// with a JSON-RPC error for id if it cannot.
+func (h *HTTP) filterJSON(w http.ResponseWriter, resp *http.Response, f *listFilter, id json.RawMessage) error {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
@@ -192,13 +194,13 @@ func (h *HTTP) filterJSON(w http.ResponseWriter, resp *http.Response, f *listFil
 		if err == nil {
 			err = errEventTooLarge
 		}
-		writeError(w, http.StatusBadGateway, nil, codeInternalError, "upstream response unusable")
+		writeError(w, http.StatusBadGateway, id, codeInternalError, "upstream response unusable")
 		return err
 	}
 	out, err := f.message(buf.Bytes())
 	if err != nil {
 		h.opts.Logger.Warn("proxy: upstream list answer withheld", "upstream", h.target.Host, "err", err)
-		writeError(w, http.StatusBadGateway, nil, codeInternalError, "upstream response unusable")
+		writeError(w, http.StatusBadGateway, id, codeInternalError, "upstream response unusable")
 		return nil
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))

@@ -2,9 +2,12 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -327,4 +330,38 @@ type notifyWriter struct{ ch chan string }
 func (w *notifyWriter) Write(p []byte) (int, error) {
 	w.ch <- string(p)
 	return len(p), nil
+}
+
+// FuzzIDKey checks that two JSON numbers get the same key exactly when
+// they have the same value.
+func FuzzIDKey(f *testing.F) {
+	for _, p := range [][2]string{{"0", "-0"}, {"1", "1.0"}, {"100", "1e2"}, {"9007199254740993", "9007199254740992"}, {"-0.5e-3", "-5E-4"}, {"12", "1.2"}} {
+		f.Add(p[0], p[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ra, oka := smallNumber(a)
+		rb, okb := smallNumber(b)
+		if !oka || !okb {
+			return
+		}
+		ka, kb := idKey([]byte(a)), idKey([]byte(b))
+		if same := ra.Cmp(rb) == 0; same != (ka == kb) {
+			t.Errorf("%s and %s: equal %v, keys %q and %q", a, b, same, ka, kb)
+		}
+	})
+}
+
+// smallNumber parses s if it is a JSON number with an exponent small
+// enough for big.Rat to hold it cheaply.
+func smallNumber(s string) (*big.Rat, bool) {
+	if !json.Valid([]byte(s)) || s == "" || s[0] != '-' && (s[0] < '0' || s[0] > '9') || strings.ContainsAny(s, " \t\r\n") {
+		return nil, false
+	}
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		if e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+")); err != nil || e > 400 || e < -400 {
+			return nil, false
+		}
+	}
+	r, ok := new(big.Rat).SetString(s)
+	return r, ok
 }
