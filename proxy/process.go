@@ -61,6 +61,10 @@ func startProcess(spec Command, grace time.Duration, logger *slog.Logger) (*proc
 	go func() {
 		_ = cmd.Wait()
 		close(p.done)
+		// The server is gone. Something it started may still hold stdout
+		// open; the reader must not wait for it longer than the grace, or
+		// the exit would go unnoticed and the server never restarted.
+		time.AfterFunc(grace, func() { _ = p.stdout.Close() })
 	}()
 	t := &mcp.IOTransport{
 		Reader: io.NopCloser(&jsonLines{r: r, logger: logger}),

@@ -579,3 +579,42 @@ func TestStdioSharedSlowClientBlocksNoOne(t *testing.T) {
 		t.Errorf("bob's echo = %q, %v: held up by alice's unread answer", got, err)
 	}
 }
+
+// A server that dies while something it started keeps its stdout open is
+// still noticed, restarted, and what it left behind is stopped.
+func TestStdioNoticesExitWhileStdoutHeldOpen(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := proxy.Command{Path: "/bin/sh", Args: []string{"-c", "sleep 60 & exec " + exe}, Env: map[string]string{"MCPGATE_PROXY_TEST_CHILD": "plain"}}
+	s, err := proxy.NewStdio(cmd, &proxy.StdioOptions{RestartBackoff: 50 * time.Millisecond, TerminateGrace: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serveStdio(t, s)
+	cs := connect(t, url, "tok-alice", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	first, err := callText(ctx, cs, "pid", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "crash"})
+	if err == nil || !strings.Contains(err.Error(), "upstream process exited") {
+		t.Errorf("call in flight when the server died: err = %v, want upstream process exited", err)
+	}
+	for {
+		second, err := callText(ctx, cs, "pid", nil)
+		if err == nil {
+			if second == first {
+				t.Errorf("pid %s after the crash, want a new process", second)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("server never came back: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
