@@ -54,6 +54,8 @@ fuzz oauth FuzzParseCIMD
 fuzz oauth FuzzRedirectAllowed
 fuzz login FuzzParsePHC
 fuzz proxy FuzzCopySSE
+fuzz proxy FuzzIDKey
+fuzz proxy FuzzJSONLines
 fuzz cmd/mcpgate FuzzParseConfig
 fuzz cmd/mcpgate FuzzSplitCommand
 
