@@ -112,7 +112,7 @@ func testKeyVerifierSuite(t *testing.T, newStore func(t *testing.T) testStore) {
 			{"revoked", revoked, errKeyInvalid},
 			{"unknown id", unknown, errUnknownKey},
 			{"wrong secret", wrongSecret(t, good), errWrongSecret},
-			{"bad checksum", good[:len(good)-1] + "x", errKeyMalformed},
+			{"bad checksum", damageLast(good), errKeyMalformed},
 			{"truncated", good[:40], errKeyMalformed},
 			{"empty", "", errKeyMalformed},
 			{"jwt", "eyJhbGciOiJIUzI1NiJ9.e30.x", errKeyMalformed},
