@@ -85,8 +85,10 @@ func TestBridgeSessionQueueOverflowEndsSession(t *testing.T) {
 			if s.Sessions() != 0 {
 				t.Error("session of a client that reads nothing still open after its queue overflowed")
 			}
-			if got := conn.writes.Load(); got != 1 {
-				t.Errorf("%d writes reached the client, want 1 (the one it is stuck on)", got)
+			// The writer may or may not have taken the first message
+			// before the overflow ended the session; never more than it.
+			if got := conn.writes.Load(); got > 1 {
+				t.Errorf("%d writes reached the client, want at most 1 (the one it is stuck on)", got)
 			}
 		})
 	}
