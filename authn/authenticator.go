@@ -102,20 +102,31 @@ func (a *Authenticator) Check(r *http.Request) (*mcpgate.Principal, error) {
 // whatever the reason, and Cache-Control: no-store. If the verifier cannot
 // decide (its store is down) the answer is 503.
 func (a *Authenticator) Handler(next http.Handler) http.Handler {
-	// The SDK keeps its context key private; its own middleware is the
-	// only way to hand it the TokenInfo. By the time it runs the
-	// credential has been checked, so its verifier only converts.
-	withTokenInfo := auth.RequireBearerToken(sdkTokenInfo, &auth.RequireBearerTokenOptions{
-		ResourceMetadataURL: a.opts.ResourceMetadataURL,
-	})(next)
+	return a.Authenticate(SDKTokenInfo(next))
+}
+
+// Authenticate is Handler without the SDK's TokenInfo: it puts only the
+// principal in the context. Handlers that are not go-sdk servers (an
+// upstream proxy) need no more, and skip the conversion on every request.
+func (a *Authenticator) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.Check(r)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		withTokenInfo.ServeHTTP(w, r.WithContext(mcpgate.WithPrincipal(r.Context(), p)))
+		next.ServeHTTP(w, r.WithContext(mcpgate.WithPrincipal(r.Context(), p)))
 	})
+}
+
+// SDKTokenInfo hands the principal that Authenticate put in the context to
+// the go-sdk as *auth.TokenInfo, so MCP handlers find it at
+// req.Extra.TokenInfo and SDK sessions are bound to it. The SDK keeps its
+// context key private; its own middleware is the only way in, and by the
+// time it runs the credential has been checked, so its verifier only
+// converts.
+func SDKTokenInfo(next http.Handler) http.Handler {
+	return auth.RequireBearerToken(sdkTokenInfo, nil)(next)
 }
 
 func sdkTokenInfo(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {

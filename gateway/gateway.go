@@ -299,12 +299,11 @@ func (g *Gateway) builtin() http.Handler {
 		Logger:    g.logger,
 		Stateless: true,
 	})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return authn.SDKTokenInfo(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if v := r.Header.Get("Mcp-Protocol-Version"); v >= "2026-07-28" {
 			stateless.ServeHTTP(w, r)
 			return
 		}
 		stateful.ServeHTTP(w, r)
-	})
-	return h
+	}))
 }

@@ -21,7 +21,7 @@ import (
 // no body: a body the scope check never read must never reach a server
 // that might act on it.
 func (g *Gateway) mcpHandler(policy *authz.Policy, next http.Handler) http.Handler {
-	inner := g.authn.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	inner := g.authn.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := auditFrom(r.Context())
 		ev := &rec.AuditEvent
 		p := mcpgate.PrincipalFromContext(r.Context())
