@@ -37,7 +37,21 @@ mkdir -p test-artifacts
 MCPGATE_ARTIFACTS="$root/test-artifacts" go test -race -count=1 -timeout 20m ./...
 
 step "fuzz (short runs)"
-fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-5s}" "./$1"; }
+# A fuzz run that ends while a worker is busy can fail with "context
+# deadline exceeded" and no failing input (a known go test -fuzz flake);
+# that is not a finding. A real finding writes its input under
+# testdata/fuzz and fails the run.
+fuzz() {
+  local out status=0
+  out=$(go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-5s}" "./$1" 2>&1) || status=$?
+  printf '%s\n' "$out"
+  if [ $status -ne 0 ]; then
+    if grep -q "Failing input written" <<<"$out" || ! grep -q "context deadline exceeded" <<<"$out"; then
+      return $status
+    fi
+    echo "($2: fuzzing stopped at its deadline without a finding)"
+  fi
+}
 # Every parser of untrusted input: keys, Authorization headers, JSON-RPC
 # bodies and list results, log redaction, JWTs, OAuth requests, client
 # metadata documents, redirect URIs, password hashes, SSE streams, config
