@@ -90,6 +90,28 @@ func (db *DB) Key(ctx context.Context, id string) (*mcpgate.APIKey, error) {
 
 type scanner interface{ Scan(dest ...any) error }
 
+// queryAll runs a query and scans every row with scan; errors name what
+// (e.g. "list keys").
+func queryAll[T any](ctx context.Context, db *DB, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	return out, nil
+}
+
 func scanKey(row scanner) (*mcpgate.APIKey, error) {
 	var (
 		k                            mcpgate.APIKey
@@ -115,23 +137,7 @@ func scanKey(row scanner) (*mcpgate.APIKey, error) {
 
 // ListKeys returns every key, newest first.
 func (db *DB) ListKeys(ctx context.Context) ([]*mcpgate.APIKey, error) {
-	rows, err := db.db.QueryContext(ctx, selectKey+" ORDER BY created_at DESC, id DESC")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list keys: %w", err)
-	}
-	defer rows.Close()
-	var keys []*mcpgate.APIKey
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list keys: %w", err)
-		}
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list keys: %w", err)
-	}
-	return keys, nil
+	return queryAll(ctx, db, "list keys", scanKey, selectKey+" ORDER BY created_at DESC, id DESC")
 }
 
 // RevokeKey marks the key revoked at at, keeping an earlier revocation

@@ -67,22 +67,5 @@ func scanNote(row scanner) (*mcpgate.Note, error) {
 
 // ListNotes returns the owner's notes, oldest first (then by id).
 func (db *DB) ListNotes(ctx context.Context, owner string) ([]*mcpgate.Note, error) {
-	rows, err := db.db.QueryContext(ctx,
-		"SELECT owner, id, title, body, created_at FROM notes WHERE owner = ? ORDER BY created_at, id", owner)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list notes: %w", err)
-	}
-	defer rows.Close()
-	var notes []*mcpgate.Note
-	for rows.Next() {
-		n, err := scanNote(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list notes: %w", err)
-		}
-		notes = append(notes, n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list notes: %w", err)
-	}
-	return notes, nil
+	return queryAll(ctx, db, "list notes", scanNote, "SELECT owner, id, title, body, created_at FROM notes WHERE owner = ? ORDER BY created_at, id", owner)
 }

@@ -101,23 +101,7 @@ func (db *DB) Client(ctx context.Context, id string) (*mcpgate.Client, error) {
 
 // ListClients returns every client, newest first.
 func (db *DB) ListClients(ctx context.Context) ([]*mcpgate.Client, error) {
-	rows, err := db.db.QueryContext(ctx, selectClient+" ORDER BY created_at DESC, id DESC")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list clients: %w", err)
-	}
-	defer rows.Close()
-	var out []*mcpgate.Client
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list clients: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list clients: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, db, "list clients", scanClient, selectClient+" ORDER BY created_at DESC, id DESC")
 }
 
 // RevokeClient marks the client revoked (keeping an earlier revocation),
@@ -310,23 +294,7 @@ func (db *DB) SaveGrant(ctx context.Context, g *mcpgate.Grant) error {
 
 // ListGrants returns the subject's active grants, newest first.
 func (db *DB) ListGrants(ctx context.Context, subject string) ([]*mcpgate.Grant, error) {
-	rows, err := db.db.QueryContext(ctx, selectGrant+" WHERE subject = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC", subject)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list grants: %w", err)
-	}
-	defer rows.Close()
-	var out []*mcpgate.Grant
-	for rows.Next() {
-		g, err := scanGrant(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list grants: %w", err)
-		}
-		out = append(out, g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list grants: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, db, "list grants", scanGrant, selectGrant+" WHERE subject = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC", subject)
 }
 
 // Grant returns a grant by id, revoked or not, or mcpgate.ErrNotFound.

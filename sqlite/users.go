@@ -71,21 +71,5 @@ func (db *DB) User(ctx context.Context, name string) (*mcpgate.User, error) {
 
 // ListUsers returns every user, disabled ones included, ordered by name.
 func (db *DB) ListUsers(ctx context.Context) ([]*mcpgate.User, error) {
-	rows, err := db.db.QueryContext(ctx, selectUser+" ORDER BY name")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list users: %w", err)
-	}
-	defer rows.Close()
-	var out []*mcpgate.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list users: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, db, "list users", scanUser, selectUser+" ORDER BY name")
 }
