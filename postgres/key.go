@@ -82,6 +82,20 @@ func (db *DB) Key(ctx context.Context, id string) (*mcpgate.APIKey, error) {
 	return k, nil
 }
 
+// queryAll runs a query and scans every row with scan; errors name what
+// (e.g. "list keys").
+func queryAll[T any](ctx context.Context, db *DB, what string, scan func(pgx.Row) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	return out, nil
+}
+
 func scanKey(row pgx.Row) (*mcpgate.APIKey, error) {
 	var (
 		k                            mcpgate.APIKey
@@ -103,15 +117,7 @@ func scanKey(row pgx.Row) (*mcpgate.APIKey, error) {
 
 // ListKeys returns every key, newest first.
 func (db *DB) ListKeys(ctx context.Context) ([]*mcpgate.APIKey, error) {
-	rows, err := db.pool.Query(ctx, selectKey+" ORDER BY created_at DESC, id DESC")
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list keys: %w", err)
-	}
-	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*mcpgate.APIKey, error) { return scanKey(row) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list keys: %w", err)
-	}
-	return keys, nil
+	return queryAll(ctx, db, "list keys", scanKey, selectKey+" ORDER BY created_at DESC, id DESC")
 }
 
 // RevokeKey marks the key revoked at at, keeping an earlier revocation

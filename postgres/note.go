@@ -61,14 +61,5 @@ func scanNote(row pgx.Row) (*mcpgate.Note, error) {
 
 // ListNotes returns the owner's notes, oldest first (then by id).
 func (db *DB) ListNotes(ctx context.Context, owner string) ([]*mcpgate.Note, error) {
-	rows, err := db.pool.Query(ctx,
-		"SELECT owner, id, title, body, created_at FROM notes WHERE owner = $1 ORDER BY created_at, id", owner)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list notes: %w", err)
-	}
-	notes, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*mcpgate.Note, error) { return scanNote(row) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list notes: %w", err)
-	}
-	return notes, nil
+	return queryAll(ctx, db, "list notes", scanNote, "SELECT owner, id, title, body, created_at FROM notes WHERE owner = $1 ORDER BY created_at, id", owner)
 }

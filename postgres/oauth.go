@@ -103,15 +103,7 @@ func (db *DB) Client(ctx context.Context, id string) (*mcpgate.Client, error) {
 
 // ListClients returns every client, newest first.
 func (db *DB) ListClients(ctx context.Context) ([]*mcpgate.Client, error) {
-	rows, err := db.pool.Query(ctx, selectClient+" ORDER BY created_at DESC, id DESC")
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list clients: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*mcpgate.Client, error) { return scanClient(r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list clients: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, db, "list clients", scanClient, selectClient+" ORDER BY created_at DESC, id DESC")
 }
 
 // RevokeClient marks the client revoked (keeping an earlier revocation),
@@ -269,15 +261,7 @@ func (db *DB) SaveGrant(ctx context.Context, g *mcpgate.Grant) error {
 
 // ListGrants returns the subject's active grants, newest first.
 func (db *DB) ListGrants(ctx context.Context, subject string) ([]*mcpgate.Grant, error) {
-	rows, err := db.pool.Query(ctx, selectGrant+" WHERE subject = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC", subject)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list grants: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*mcpgate.Grant, error) { return scanGrant(r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list grants: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, db, "list grants", scanGrant, selectGrant+" WHERE subject = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC", subject)
 }
 
 // Grant returns a grant by id, revoked or not, or mcpgate.ErrNotFound.

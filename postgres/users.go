@@ -76,13 +76,5 @@ func (db *DB) User(ctx context.Context, name string) (*mcpgate.User, error) {
 // ListUsers returns every user, disabled ones included, ordered by name
 // byte by byte (as SQLite orders them), whatever the database collation.
 func (db *DB) ListUsers(ctx context.Context) ([]*mcpgate.User, error) {
-	rows, err := db.pool.Query(ctx, selectUser+` ORDER BY name COLLATE "C"`)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list users: %w", err)
-	}
-	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*mcpgate.User, error) { return scanUser(row) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list users: %w", err)
-	}
-	return users, nil
+	return queryAll(ctx, db, "list users", scanUser, selectUser+` ORDER BY name COLLATE "C"`)
 }
