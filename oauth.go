@@ -26,6 +26,21 @@ type Client struct {
 	RevokedAt time.Time // zero: active
 }
 
+// ClientStore keeps OAuth clients.
+type ClientStore interface {
+	// CreateClient stores c; ErrConflict if c.ID exists.
+	CreateClient(ctx context.Context, c *Client) error
+	// Client returns the client, revoked or not, or ErrNotFound.
+	Client(ctx context.Context, id string) (*Client, error)
+	// ListClients returns every client, newest first.
+	ListClients(ctx context.Context) ([]*Client, error)
+	// RevokeClient marks the client revoked (keeping an earlier revocation
+	// time), revokes its grants and refresh tokens, and appends a
+	// ChangeClient entry, in one transaction. ErrNotFound for an unknown
+	// client.
+	RevokeClient(ctx context.Context, id string, at time.Time) error
+}
+
 // User is a local login user of the embedded authorization server.
 type User struct {
 	Name         string // also the subject of tokens issued to the user
@@ -74,4 +89,18 @@ type GrantStore interface {
 	// ChangeGrant entry to the change feed. A grant of another subject is
 	// ErrNotFound.
 	RevokeGrant(ctx context.Context, subject, id string, at time.Time) error
+}
+
+// ConsentStore is how the authorization server records a user's consent
+// as a grant, and ends a grant on its own when the grant's tokens are
+// abused or its API key is gone.
+type ConsentStore interface {
+	// SaveGrant creates g, or updates Scopes and LastUsed of an existing one.
+	SaveGrant(ctx context.Context, g *Grant) error
+	// ActiveGrant returns the newest unrevoked grant of subject to client for
+	// resource, or ErrNotFound.
+	ActiveGrant(ctx context.Context, subject, clientID, resource string) (*Grant, error)
+	// RevokeGrantByID revokes a grant regardless of its subject, with the
+	// same effects as RevokeGrant; ErrNotFound for an unknown grant.
+	RevokeGrantByID(ctx context.Context, id string, at time.Time) error
 }

@@ -28,6 +28,27 @@ type AuthRequest struct {
 	UsedAt   time.Time // when the code was redeemed; zero: not yet
 }
 
+// AuthRequestStore keeps authorization requests, from the redirect to
+// /authorize until their code is redeemed.
+type AuthRequestStore interface {
+	// CreateAuthRequest stores a pending request; ErrConflict if r.ID exists.
+	// Requests that expired more than a day before r.CreatedAt are deleted.
+	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
+	// AuthRequest returns a request by id, or ErrNotFound.
+	AuthRequest(ctx context.Context, id string) (*AuthRequest, error)
+	// ApproveAuthRequest records the user's approval of a pending request:
+	// Subject, Tenant, GrantID, Scopes, CodeHash and ExpiresAt of r. It
+	// returns ErrNotFound if the request is unknown or was already approved.
+	ApproveAuthRequest(ctx context.Context, r *AuthRequest) error
+	// DeleteAuthRequest removes a request (denied); ErrNotFound if unknown.
+	DeleteAuthRequest(ctx context.Context, id string) error
+	// RedeemCode marks the code with hash used at at and returns its request.
+	// If the code was already used it returns the request and ErrConflict;
+	// ErrNotFound for an unknown code. Of concurrent redemptions of one
+	// code, exactly one succeeds.
+	RedeemCode(ctx context.Context, hash []byte, at time.Time) (*AuthRequest, error)
+}
+
 // RefreshToken is the stored form of a refresh token: only its SHA-256 hash.
 // Tokens of one Family descend from one authorization code by rotation.
 type RefreshToken struct {
@@ -45,6 +66,27 @@ type RefreshToken struct {
 	RevokedAt time.Time
 }
 
+// RefreshTokenStore keeps refresh tokens, and records the revocation of
+// access tokens, which are not stored.
+type RefreshTokenStore interface {
+	// CreateRefreshToken stores t, whose Hash must be 32 bytes;
+	// ErrConflict if t.Hash exists. Tokens that expired more than a day
+	// before t.CreatedAt are deleted.
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	// UseRefreshToken marks the token with hash used at at and returns it.
+	// A token already used is returned with ErrConflict; ErrNotFound for an
+	// unknown token. Of concurrent uses of one token, exactly one succeeds.
+	UseRefreshToken(ctx context.Context, hash []byte, at time.Time) (*RefreshToken, error)
+	// RefreshTokenByHash returns a token without using it, or ErrNotFound.
+	RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken, error)
+	// RevokeTokenFamily revokes every refresh token of family and appends a
+	// ChangeToken entry with the family as id, so access tokens of the family
+	// stop working too, in one transaction.
+	RevokeTokenFamily(ctx context.Context, family string, at time.Time) error
+	// RevokeAccessToken appends a ChangeToken entry for the jti.
+	RevokeAccessToken(ctx context.Context, jti string, at time.Time) error
+}
+
 // SigningKey is a key the authorization server signs access tokens with.
 // PrivateKey is the PKCS #8 DER of the private key.
 type SigningKey struct {
@@ -57,64 +99,27 @@ type SigningKey struct {
 	RetiredAt time.Time
 }
 
-// OAuthStore is what the embedded authorization server keeps durably.
-type OAuthStore interface {
-	GrantStore
-	ChangeFeed
-
-	// CreateClient stores c; ErrConflict if c.ID exists.
-	CreateClient(ctx context.Context, c *Client) error
-	// Client returns the client, revoked or not, or ErrNotFound.
-	Client(ctx context.Context, id string) (*Client, error)
-	// ListClients returns every client, newest first.
-	ListClients(ctx context.Context) ([]*Client, error)
-	// RevokeClient marks the client revoked, revokes its grants and refresh
-	// tokens, and appends a ChangeClient entry, in one transaction.
-	// ErrNotFound for an unknown client.
-	RevokeClient(ctx context.Context, id string, at time.Time) error
-
-	// CreateAuthRequest stores a pending request; ErrConflict if r.ID exists.
-	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
-	// AuthRequest returns a request by id, or ErrNotFound.
-	AuthRequest(ctx context.Context, id string) (*AuthRequest, error)
-	// ApproveAuthRequest records the user's approval of a pending request:
-	// Subject, Tenant, GrantID, CodeHash and ExpiresAt of r. It returns
-	// ErrNotFound if the request is unknown or was already approved.
-	ApproveAuthRequest(ctx context.Context, r *AuthRequest) error
-	// DeleteAuthRequest removes a request (denied); ErrNotFound if unknown.
-	DeleteAuthRequest(ctx context.Context, id string) error
-	// RedeemCode marks the code with hash used at at and returns its request.
-	// If the code was already used it returns the request and ErrConflict;
-	// ErrNotFound for an unknown code.
-	RedeemCode(ctx context.Context, hash []byte, at time.Time) (*AuthRequest, error)
-
-	// SaveGrant creates g, or updates Scopes and LastUsed of an existing one.
-	SaveGrant(ctx context.Context, g *Grant) error
-	// ActiveGrant returns the newest unrevoked grant of subject to client for
-	// resource, or ErrNotFound.
-	ActiveGrant(ctx context.Context, subject, clientID, resource string) (*Grant, error)
-	// RevokeGrantByID revokes a grant regardless of its subject, with the
-	// same effects as RevokeGrant.
-	RevokeGrantByID(ctx context.Context, id string, at time.Time) error
-
-	// CreateRefreshToken stores t.
-	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
-	// UseRefreshToken marks the token with hash used at at and returns it.
-	// A token already used is returned with ErrConflict; ErrNotFound for an
-	// unknown token.
-	UseRefreshToken(ctx context.Context, hash []byte, at time.Time) (*RefreshToken, error)
-	// RefreshTokenByHash returns a token without using it, or ErrNotFound.
-	RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken, error)
-	// RevokeTokenFamily revokes every refresh token of family and appends a
-	// ChangeToken entry with the family as id, so access tokens of the family
-	// stop working too.
-	RevokeTokenFamily(ctx context.Context, family string, at time.Time) error
-	// RevokeAccessToken appends a ChangeToken entry for the jti.
-	RevokeAccessToken(ctx context.Context, jti string, at time.Time) error
-
-	// SigningKeys returns every signing key, newest first.
+// SigningKeyStore keeps the keys the authorization server signs access
+// tokens with.
+type SigningKeyStore interface {
+	// SigningKeys returns every signing key, retired or not, newest first.
 	SigningKeys(ctx context.Context) ([]*SigningKey, error)
 	// AddSigningKey stores k and retires every other active key at
-	// k.CreatedAt, in one transaction.
+	// k.CreatedAt, in one transaction; ErrConflict if k.ID exists. It
+	// appends nothing to the change feed: the caller publishes a
+	// ChangeSigningKey entry once the key is stored.
 	AddSigningKey(ctx context.Context, k *SigningKey) error
+}
+
+// OAuthStore is everything the embedded authorization server keeps
+// durably. Each of its flows uses one or two of the stores joined here;
+// the sqlite and postgres stores implement them all.
+type OAuthStore interface {
+	ClientStore
+	AuthRequestStore
+	GrantStore
+	ConsentStore
+	RefreshTokenStore
+	SigningKeyStore
+	ChangeFeed
 }
