@@ -82,20 +82,6 @@ func (db *DB) Key(ctx context.Context, id string) (*mcpgate.APIKey, error) {
 	return k, nil
 }
 
-// queryAll runs a query and scans every row with scan; errors name what
-// (e.g. "list keys").
-func queryAll[T any](ctx context.Context, db *DB, what string, scan func(pgx.Row) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := db.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %s: %w", what, err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %s: %w", what, err)
-	}
-	return out, nil
-}
-
 func scanKey(row pgx.Row) (*mcpgate.APIKey, error) {
 	var (
 		k                            mcpgate.APIKey
@@ -205,20 +191,4 @@ func (db *DB) TouchKey(ctx context.Context, id string, at time.Time) error {
 		return fmt.Errorf("postgres: touch key %q: %w", id, mcpgate.ErrNotFound)
 	}
 	return nil
-}
-
-// The zero time is stored as NULL.
-
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
-func fromNull(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
 }

@@ -21,6 +21,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -45,7 +46,10 @@ type DB struct {
 	name string // where the store is, without credentials, for errors
 }
 
-var _ mcpgate.Store = (*DB)(nil)
+var (
+	_ mcpgate.Store      = (*DB)(nil)
+	_ mcpgate.OAuthStore = (*DB)(nil)
+)
 
 // Open connects to the database at url and applies pending migrations.
 //
@@ -196,3 +200,68 @@ func isConflict(err error) bool {
 }
 
 func errNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// encodeList stores nil as an empty array, as the columns are NOT NULL.
+func encodeList(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// decodeList reads an empty array back as nil.
+func decodeList(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}
+
+// nowIfZero defaults a creation time to now.
+func nowIfZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now().UTC()
+	}
+	return t
+}
+
+// affected turns "no row changed" into mcpgate.ErrNotFound.
+func affected(tag interface{ RowsAffected() int64 }, err error) error {
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return mcpgate.ErrNotFound
+	}
+	return nil
+}
+
+// The zero time is stored as NULL.
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func fromNull(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// queryAll runs a query and scans every row with scan; errors name what
+// (e.g. "list keys").
+func queryAll[T any](ctx context.Context, db *DB, what string, scan func(pgx.Row) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	return out, nil
+}

@@ -88,30 +88,6 @@ func (db *DB) Key(ctx context.Context, id string) (*mcpgate.APIKey, error) {
 	return k, nil
 }
 
-type scanner interface{ Scan(dest ...any) error }
-
-// queryAll runs a query and scans every row with scan; errors name what
-// (e.g. "list keys").
-func queryAll[T any](ctx context.Context, db *DB, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := db.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: %s: %w", what, err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
-	}
-	return out, nil
-}
-
 func scanKey(row scanner) (*mcpgate.APIKey, error) {
 	var (
 		k                            mcpgate.APIKey

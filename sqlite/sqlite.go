@@ -16,6 +16,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -60,7 +61,10 @@ type DB struct {
 	touch   *sql.Stmt
 }
 
-var _ mcpgate.Store = (*DB)(nil)
+var (
+	_ mcpgate.Store      = (*DB)(nil)
+	_ mcpgate.OAuthStore = (*DB)(nil)
+)
 
 // Open opens the store in dir, creating dir (mode 0700) and the database
 // file (mode 0600) if they are missing, and applies pending migrations.
@@ -290,4 +294,55 @@ func fromMicros(v sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(v.Int64).UTC()
+}
+
+// encodeList stores a list of strings as a JSON array.
+func encodeList(l []string) string {
+	s, _ := encodeScopes(l) // marshalling strings cannot fail
+	return s
+}
+
+// decodeList reads a JSON array of strings back, empty as nil.
+func decodeList(s string) ([]string, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var l []string
+	err := json.Unmarshal([]byte(s), &l)
+	return l, err
+}
+
+// micro is a time that is never zero, as microseconds since the epoch.
+func micro(t time.Time) int64 { return t.UnixMicro() }
+
+// nowIfZero defaults a creation time to now.
+func nowIfZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now().UTC()
+	}
+	return t
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// queryAll runs a query and scans every row with scan; errors name what
+// (e.g. "list keys").
+func queryAll[T any](ctx context.Context, db *DB, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	return out, nil
 }
