@@ -8,7 +8,8 @@ import (
 )
 
 // ClientLookup finds a registered OAuth client by id, revoked or not, or
-// returns mcpgate.ErrNotFound. mcpgate.OAuthStore implements it.
+// returns mcpgate.ErrNotFound: the one method of mcpgate.ClientStore the
+// pages need.
 type ClientLookup interface {
 	Client(ctx context.Context, id string) (*mcpgate.Client, error)
 }

@@ -120,7 +120,7 @@ func (s *opServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthR
 		CreatedAt:     now,
 		ExpiresAt:     now.Add(s.opts.LoginTTL),
 	}
-	if err := s.store.CreateAuthRequest(ctx, req); err != nil {
+	if err := s.requests.CreateAuthRequest(ctx, req); err != nil {
 		s.opts.Logger.ErrorContext(ctx, "oauth: store auth request", "err", err)
 		return s.errorRedirect(ar.RedirectURI, ar.State, "server_error", ""), nil
 	}

@@ -44,7 +44,7 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*mcpgate.Client, 
 			return nil, mcpgate.ErrNotFound
 		}
 		// A CIMD client revoked by an administrator is kept in the store.
-		if c, err := s.store.Client(ctx, id); err == nil && !c.RevokedAt.IsZero() {
+		if c, err := s.clients.Client(ctx, id); err == nil && !c.RevokedAt.IsZero() {
 			return nil, mcpgate.ErrNotFound
 		}
 		c, err := s.cimd.resolve(ctx, id)
@@ -54,7 +54,7 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*mcpgate.Client, 
 		}
 		return c, err
 	}
-	c, err := s.store.Client(ctx, id)
+	c, err := s.clients.Client(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 			resp.Issuer = s.opts.Issuer
 			resp.JWTID = p.TokenID
 		}
-	} else if rt, err := s.store.RefreshTokenByHash(ctx, hashToken(token)); err == nil && rt.ClientID == c.ID {
+	} else if rt, err := s.tokens.RefreshTokenByHash(ctx, hashToken(token)); err == nil && rt.ClientID == c.ID {
 		now := s.now()
 		g, live := s.activeGrant(ctx, rt.GrantID)
 		if live && rt.UsedAt.IsZero() && rt.RevokedAt.IsZero() && now.Before(rt.ExpiresAt) && !s.revoked.token(rt.Family) && s.keyLive(ctx, g.KeyID) {

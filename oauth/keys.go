@@ -67,7 +67,7 @@ func (s *Server) gcm() (cipher.AEAD, error) {
 // loadKeys reads the signing keys from the store, creating the first one if
 // there is none and create is set.
 func (s *Server) loadKeys(ctx context.Context, create bool) error {
-	keys, err := s.store.SigningKeys(ctx)
+	keys, err := s.signingKeys.SigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("oauth: load signing keys: %w", err)
 	}
@@ -128,7 +128,7 @@ func (s *Server) addKey(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	err = s.store.AddSigningKey(ctx, &mcpgate.SigningKey{ID: kid, Algorithm: jose.RS256, PrivateKey: sealed, CreatedAt: s.now()})
+	err = s.signingKeys.AddSigningKey(ctx, &mcpgate.SigningKey{ID: kid, Algorithm: jose.RS256, PrivateKey: sealed, CreatedAt: s.now()})
 	if err != nil {
 		return "", fmt.Errorf("oauth: store signing key: %w", err)
 	}
@@ -144,7 +144,7 @@ func (s *Server) RotateSigningKey(ctx context.Context) (string, error) {
 		return "", err
 	}
 	// Other servers on the store start signing with it at once.
-	if _, err := s.store.PublishChange(ctx, mcpgate.ChangeSigningKey, kid); err != nil {
+	if _, err := s.changes.PublishChange(ctx, mcpgate.ChangeSigningKey, kid); err != nil {
 		return "", err
 	}
 	return kid, s.loadKeys(ctx, false)

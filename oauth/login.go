@@ -30,7 +30,7 @@ func (s *Server) pending(ctx context.Context, id string) (*mcpgate.AuthRequest, 
 	if id == "" {
 		return nil, ErrNotFound
 	}
-	r, err := s.store.AuthRequest(ctx, id)
+	r, err := s.requests.AuthRequest(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func (s *Server) PendingRequest(ctx context.Context, id string, subject string) 
 		p.ClientName = c.ID
 	}
 	if subject != "" {
-		g, err := s.store.ActiveGrant(ctx, subject, c.ID, r.Resource)
+		g, err := s.consents.ActiveGrant(ctx, subject, c.ID, r.Resource)
 		if err == nil && covers(g.Scopes, r.Scopes) {
 			p.PriorApproval = true
 		}
@@ -104,7 +104,7 @@ func (s *Server) Approve(ctx context.Context, id string, user *mcpgate.Principal
 		}
 	}
 	now := s.now()
-	g, err := s.store.ActiveGrant(ctx, user.Subject, r.ClientID, r.Resource)
+	g, err := s.consents.ActiveGrant(ctx, user.Subject, r.ClientID, r.Resource)
 	switch {
 	case err == nil && g.Tenant == user.Tenant && g.KeyID == user.KeyID:
 		for _, sc := range granted {
@@ -128,7 +128,7 @@ func (s *Server) Approve(ctx context.Context, id string, user *mcpgate.Principal
 	default:
 		return "", fmt.Errorf("oauth: grant: %w", err)
 	}
-	if err := s.store.SaveGrant(ctx, g); err != nil {
+	if err := s.consents.SaveGrant(ctx, g); err != nil {
 		return "", fmt.Errorf("oauth: save grant: %w", err)
 	}
 	code := randomToken(32)
@@ -138,7 +138,7 @@ func (s *Server) Approve(ctx context.Context, id string, user *mcpgate.Principal
 	r.Scopes = granted
 	r.CodeHash = hashToken(code)
 	r.ExpiresAt = now.Add(s.opts.CodeTTL)
-	if err := s.store.ApproveAuthRequest(ctx, r); err != nil {
+	if err := s.requests.ApproveAuthRequest(ctx, r); err != nil {
 		return "", err
 	}
 	v := url.Values{"code": {code}, "iss": {s.opts.Issuer}}
@@ -155,7 +155,7 @@ func (s *Server) Deny(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.store.DeleteAuthRequest(ctx, id); err != nil {
+	if err := s.requests.DeleteAuthRequest(ctx, id); err != nil {
 		return "", err
 	}
 	return s.errorRedirect(r.RedirectURI, r.State, "access_denied", "the user denied the request").URL, nil
@@ -163,22 +163,22 @@ func (s *Server) Deny(ctx context.Context, id string) (string, error) {
 
 // Grants returns the grant store for the connected-apps page. Revoking a
 // grant through it takes effect on this server at once.
-func (s *Server) Grants() mcpgate.GrantStore { return grantStore{s} }
-
-type grantStore struct{ s *Server }
-
-func (g grantStore) ListGrants(ctx context.Context, subject string) ([]*mcpgate.Grant, error) {
-	return g.s.store.ListGrants(ctx, subject)
+func (s *Server) Grants() mcpgate.GrantStore {
+	return applyingGrants{GrantStore: s.grants, apply: s.ApplyChange}
 }
 
-func (g grantStore) Grant(ctx context.Context, id string) (*mcpgate.Grant, error) {
-	return g.s.store.Grant(ctx, id)
+// applyingGrants is a GrantStore that applies each revocation to the
+// server as soon as the store has recorded it, instead of when the
+// server next reads the change feed.
+type applyingGrants struct {
+	mcpgate.GrantStore
+	apply func(mcpgate.Change)
 }
 
-func (g grantStore) RevokeGrant(ctx context.Context, subject, id string, at time.Time) error {
-	if err := g.s.store.RevokeGrant(ctx, subject, id, at); err != nil {
+func (g applyingGrants) RevokeGrant(ctx context.Context, subject, id string, at time.Time) error {
+	if err := g.GrantStore.RevokeGrant(ctx, subject, id, at); err != nil {
 		return err
 	}
-	g.s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeGrant, ID: id, At: at})
+	g.apply(mcpgate.Change{Kind: mcpgate.ChangeGrant, ID: id, At: at})
 	return nil
 }

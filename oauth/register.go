@@ -234,7 +234,7 @@ func (s *Server) AddClient(ctx context.Context, nc NewClient) (*mcpgate.Client, 
 		secret = "mcps_" + randomToken(32)
 		c.SecretHash = hashToken(secret)
 	}
-	if err := s.store.CreateClient(ctx, c); err != nil {
+	if err := s.clients.CreateClient(ctx, c); err != nil {
 		return nil, "", err
 	}
 	return c, secret, nil
@@ -242,7 +242,7 @@ func (s *Server) AddClient(ctx context.Context, nc NewClient) (*mcpgate.Client, 
 
 // ListClients returns every stored client, newest first.
 func (s *Server) ListClients(ctx context.Context) ([]*mcpgate.Client, error) {
-	return s.store.ListClients(ctx)
+	return s.clients.ListClients(ctx)
 }
 
 // RevokeClient revokes a client, its grants and its tokens; it takes
@@ -251,11 +251,11 @@ func (s *Server) ListClients(ctx context.Context) ([]*mcpgate.Client, error) {
 // never stored. ErrNotFound for an unknown client.
 func (s *Server) RevokeClient(ctx context.Context, id string) error {
 	now := s.now()
-	err := s.store.RevokeClient(ctx, id, now)
+	err := s.clients.RevokeClient(ctx, id, now)
 	if errors.Is(err, mcpgate.ErrNotFound) && s.cimd.isCIMD(id) {
-		err = s.store.CreateClient(ctx, &mcpgate.Client{ID: id, Source: SourceCIMD, CreatedAt: now})
+		err = s.clients.CreateClient(ctx, &mcpgate.Client{ID: id, Source: SourceCIMD, CreatedAt: now})
 		if err == nil {
-			err = s.store.RevokeClient(ctx, id, now)
+			err = s.clients.RevokeClient(ctx, id, now)
 		}
 	}
 	if err != nil {

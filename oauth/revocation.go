@@ -20,16 +20,16 @@ func (s *opServer) Revocation(ctx context.Context, r *op.ClientRequest[oidc.Revo
 	if strings.Count(token, ".") == 2 { // a JWS: an access token
 		claims, err := s.verifyJWT(ctx, token)
 		if err == nil && claims.ClientID == c.ID {
-			if err := s.store.RevokeAccessToken(ctx, claims.ID, now); err != nil {
+			if err := s.tokens.RevokeAccessToken(ctx, claims.ID, now); err != nil {
 				return nil, s.serverError(ctx, "revoke access token", err)
 			}
 			s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeToken, ID: claims.ID, At: now})
 		}
 		return op.NewResponse(struct{}{}), nil
 	}
-	rt, err := s.store.RefreshTokenByHash(ctx, hashToken(token))
+	rt, err := s.tokens.RefreshTokenByHash(ctx, hashToken(token))
 	if err == nil && rt.ClientID == c.ID {
-		if err := s.store.RevokeTokenFamily(ctx, rt.Family, now); err != nil {
+		if err := s.tokens.RevokeTokenFamily(ctx, rt.Family, now); err != nil {
 			return nil, s.serverError(ctx, "revoke token family", err)
 		}
 		s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeToken, ID: rt.Family, At: now})

@@ -32,7 +32,8 @@ import (
 )
 
 // Storage is what the server keeps durably; the sqlite and postgres
-// packages implement it.
+// packages implement it. New takes it whole, as the server runs every
+// flow; each flow uses only the one or two stores it needs (see Server).
 type Storage = mcpgate.OAuthStore
 
 // ErrNotFound is returned by the login backend for an unknown, expired or
@@ -181,9 +182,19 @@ func issuerPath(issuer string) string {
 // Server is the authorization server. Create it with New; it is safe for
 // concurrent use.
 type Server struct {
-	store Storage
-	opts  Options
-	path  string // issuer path, "" or "/a/b"
+	// The parts of Storage, one per record type, so that each flow names
+	// what it reads and writes: the code exchange redeems requests and
+	// revokes tokens, the refresh grant uses tokens and consents, and so on.
+	clients     mcpgate.ClientStore
+	requests    mcpgate.AuthRequestStore
+	grants      mcpgate.GrantStore   // read by the token flows and the connected-apps page
+	consents    mcpgate.ConsentStore // written on approval, refresh and forced revocation
+	tokens      mcpgate.RefreshTokenStore
+	signingKeys mcpgate.SigningKeyStore
+	changes     mcpgate.ChangeFeed
+
+	opts Options
+	path string // issuer path, "" or "/a/b"
 
 	keysMu     sync.RWMutex
 	signer     *jose.Key
@@ -218,12 +229,18 @@ func New(store Storage, opts *Options) (*Server, error) {
 		}
 	}
 	s := &Server{
-		store:    store,
-		opts:     o,
-		path:     issuerPath(o.Issuer),
-		revoked:  newRevocations(o.AccessTokenTTL + 2*o.Leeway),
-		verified: newTokenCache(10000),
-		regLimit: newIPLimiter(o.RegistrationsPerMinute),
+		clients:     store,
+		requests:    store,
+		grants:      store,
+		consents:    store,
+		tokens:      store,
+		signingKeys: store,
+		changes:     store,
+		opts:        o,
+		path:        issuerPath(o.Issuer),
+		revoked:     newRevocations(o.AccessTokenTTL + 2*o.Leeway),
+		verified:    newTokenCache(10000),
+		regLimit:    newIPLimiter(o.RegistrationsPerMinute),
 	}
 	s.cimd = newCIMDResolver(o)
 	ctx := context.Background()

@@ -63,7 +63,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*op.Response, error
 		if refreshScopes == nil {
 			refreshScopes = in.scopes
 		}
-		err := s.store.CreateRefreshToken(ctx, &mcpgate.RefreshToken{
+		err := s.tokens.CreateRefreshToken(ctx, &mcpgate.RefreshToken{
 			Hash:      hashToken(rt),
 			Family:    family,
 			GrantID:   in.grantID,
@@ -103,7 +103,7 @@ func (s *Server) serverError(ctx context.Context, what string, err error) error 
 
 // activeGrant returns the grant id if it exists and is not revoked.
 func (s *Server) activeGrant(ctx context.Context, id string) (*mcpgate.Grant, bool) {
-	g, err := s.store.Grant(ctx, id)
+	g, err := s.grants.Grant(ctx, id)
 	if err != nil || !g.RevokedAt.IsZero() || s.revoked.grant(id) {
 		return nil, false
 	}

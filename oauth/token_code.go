@@ -20,11 +20,11 @@ import (
 func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
 	now := s.now()
 	c := clientOf(r.Client)
-	ar, err := s.store.RedeemCode(ctx, hashToken(r.Data.Code), now)
+	ar, err := s.requests.RedeemCode(ctx, hashToken(r.Data.Code), now)
 	switch {
 	case errors.Is(err, mcpgate.ErrConflict):
 		s.opts.Logger.WarnContext(ctx, "oauth: authorization code reused", "client_id", ar.ClientID, "request", ar.ID)
-		if err := s.store.RevokeTokenFamily(ctx, ar.ID, now); err != nil {
+		if err := s.tokens.RevokeTokenFamily(ctx, ar.ID, now); err != nil {
 			return nil, s.serverError(ctx, "revoke token family", err)
 		}
 		s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeToken, ID: ar.ID, At: now})

@@ -20,11 +20,11 @@ import (
 func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
 	now := s.now()
 	c := clientOf(r.Client)
-	rt, err := s.store.UseRefreshToken(ctx, hashToken(r.Data.RefreshToken), now)
+	rt, err := s.tokens.UseRefreshToken(ctx, hashToken(r.Data.RefreshToken), now)
 	switch {
 	case errors.Is(err, mcpgate.ErrConflict):
 		if rt.RevokedAt.IsZero() || s.grantLive(ctx, rt.GrantID) {
-			if err := s.store.RevokeGrantByID(ctx, rt.GrantID, now); err != nil {
+			if err := s.consents.RevokeGrantByID(ctx, rt.GrantID, now); err != nil {
 				return nil, s.serverError(ctx, "revoke grant", err)
 			}
 			s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeGrant, ID: rt.GrantID, At: now})
@@ -65,7 +65,7 @@ func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Re
 		scopes = r.Data.Scopes
 	}
 	g.LastUsed = now
-	if err := s.store.SaveGrant(ctx, g); err != nil {
+	if err := s.consents.SaveGrant(ctx, g); err != nil {
 		return nil, s.serverError(ctx, "save grant", err)
 	}
 	resp, err := s.issueTokens(ctx, issue{
@@ -100,7 +100,7 @@ func (s *Server) checkGrantKey(ctx context.Context, g *mcpgate.Grant, now time.T
 	case err != nil && !errors.Is(err, mcpgate.ErrNotFound):
 		return s.serverError(ctx, "look up API key", err)
 	}
-	if err := s.store.RevokeGrantByID(ctx, g.ID, now); err != nil {
+	if err := s.consents.RevokeGrantByID(ctx, g.ID, now); err != nil {
 		return s.serverError(ctx, "revoke grant", err)
 	}
 	s.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeGrant, ID: g.ID, At: now})

@@ -103,7 +103,7 @@ func (s *Server) ApplyChange(c mcpgate.Change) {
 // loadRevocations applies the changes recent enough to matter to tokens
 // that may still be live.
 func (s *Server) loadRevocations(ctx context.Context) error {
-	changes, err := s.store.ChangesSince(ctx, 0)
+	changes, err := s.changes.ChangesSince(ctx, 0)
 	if err != nil {
 		return fmt.Errorf("oauth: load revocations: %w", err)
 	}
