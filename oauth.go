@@ -83,7 +83,7 @@ type Grant struct {
 type GrantStore interface {
 	// ListGrants returns the subject's active grants, newest first.
 	ListGrants(ctx context.Context, subject string) ([]*Grant, error)
-	// Grant returns a grant by id, or ErrNotFound.
+	// Grant returns a grant by id, revoked or not, or ErrNotFound.
 	Grant(ctx context.Context, id string) (*Grant, error)
 	// RevokeGrant revokes the grant and every token under it, and appends a
 	// ChangeGrant entry to the change feed. A grant of another subject is

@@ -79,9 +79,9 @@ type RefreshTokenStore interface {
 	UseRefreshToken(ctx context.Context, hash []byte, at time.Time) (*RefreshToken, error)
 	// RefreshTokenByHash returns a token without using it, or ErrNotFound.
 	RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken, error)
-	// RevokeTokenFamily revokes every refresh token of family and appends a
-	// ChangeToken entry with the family as id, so access tokens of the family
-	// stop working too, in one transaction.
+	// RevokeTokenFamily revokes every refresh token of family and, in the
+	// same transaction, appends a ChangeToken entry with the family as id,
+	// so that access tokens of the family stop working too.
 	RevokeTokenFamily(ctx context.Context, family string, at time.Time) error
 	// RevokeAccessToken appends a ChangeToken entry for the jti.
 	RevokeAccessToken(ctx context.Context, jti string, at time.Time) error
