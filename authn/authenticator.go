@@ -2,7 +2,6 @@ package authn
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/refusal"
 )
 
 // Options configure an [Authenticator]. The zero value is valid.
@@ -54,21 +54,14 @@ func New(v Verifier, opts *Options) *Authenticator {
 	}
 	var params []string
 	if a.opts.ResourceMetadataURL != "" {
-		params = append(params, "resource_metadata="+quote(a.opts.ResourceMetadataURL))
+		params = append(params, "resource_metadata", a.opts.ResourceMetadataURL)
 	}
 	if a.opts.Scope != "" {
-		params = append(params, "scope="+quote(a.opts.Scope))
+		params = append(params, "scope", a.opts.Scope)
 	}
-	a.challengeMissing = challenge(params)
-	a.challengeInvalid = challenge(append(params, `error="invalid_token"`))
+	a.challengeMissing = refusal.Challenge(params...)
+	a.challengeInvalid = refusal.Challenge(append(params, "error", "invalid_token")...)
 	return a
-}
-
-func challenge(params []string) string {
-	if len(params) == 0 {
-		return "Bearer"
-	}
-	return "Bearer " + strings.Join(params, ", ")
 }
 
 var errNoPrincipal = errors.New("authn: verifier returned neither a principal nor an error")
@@ -137,85 +130,55 @@ func sdkTokenInfo(ctx context.Context, _ string, _ *http.Request) (*auth.TokenIn
 	return TokenInfo(p), nil
 }
 
-var (
-	bodyUnauthorized = []byte(`{"error":"unauthorized","error_description":"a valid bearer credential is required"}` + "\n")
-	bodyUnavailable  = []byte(`{"error":"temporarily_unavailable","error_description":"authentication is temporarily unavailable"}` + "\n")
-)
-
-func (a *Authenticator) fail(w http.ResponseWriter, r *http.Request, err error) {
+// Refusal is the answer to a request that Check did not authenticate with
+// err: 401 with an RFC 6750 challenge, the same body whatever the reason,
+// or 503 with Retry-After when the verifier could not decide. The reason
+// is logged here (never the credential) and kept in the refusal's Err for
+// the audit event; it is never sent.
+func (a *Authenticator) Refusal(r *http.Request, err error) *refusal.Refusal {
 	if a.opts.OnFailure != nil {
 		a.opts.OnFailure(r, err)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
 	if !errors.Is(err, mcpgate.ErrUnauthenticated) {
 		a.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "authentication could not be decided",
 			slog.Any("error", err), slog.String("remote", r.RemoteAddr))
-		h.Set("Retry-After", "1")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write(bodyUnavailable)
-		return
+		return &refusal.Refusal{Kind: refusal.AuthUnavailable, Header: retryAfter1, Err: err}
 	}
 	a.opts.Logger.LogAttrs(r.Context(), slog.LevelDebug, "authentication refused",
 		slog.String("reason", err.Error()), slog.String("remote", r.RemoteAddr))
+	rf := &refusal.Refusal{Kind: refusal.Unauthenticated, Challenge: a.challengeInvalid, Err: err}
 	if errors.Is(err, ErrNoCredential) {
-		h.Set("WWW-Authenticate", a.challengeMissing)
-	} else {
-		h.Set("WWW-Authenticate", a.challengeInvalid)
+		rf.Challenge = a.challengeMissing
 	}
-	w.WriteHeader(http.StatusUnauthorized)
-	w.Write(bodyUnauthorized)
+	return rf
 }
 
-// WriteInsufficientScope answers a request whose credential lacks a scope
-// with 403 and an RFC 6750 §3.1 challenge naming the scopes needed, so that
-// an OAuth client can ask for them (step-up authorization):
+var retryAfter1 = http.Header{"Retry-After": {"1"}}
+
+func (a *Authenticator) fail(w http.ResponseWriter, r *http.Request, err error) {
+	refusal.Write(w, a.Refusal(r, err))
+}
+
+// InsufficientScope is the answer to a request whose credential lacks a
+// scope: 403 with an RFC 6750 §3.1 challenge naming the scopes needed, so
+// that an OAuth client can ask for them (step-up authorization):
 //
 //	WWW-Authenticate: Bearer error="insufficient_scope", scope="a b", resource_metadata="…"
 //
 // The JSON body names them too.
-func WriteInsufficientScope(w http.ResponseWriter, resourceMetadataURL string, scopes ...string) {
+func InsufficientScope(resourceMetadataURL string, scopes ...string) *refusal.Refusal {
 	scope := strings.Join(scopes, " ")
-	params := []string{`error="insufficient_scope"`}
+	params := []string{"error", "insufficient_scope"}
 	if scope != "" {
-		params = append(params, "scope="+quote(scope))
+		params = append(params, "scope", scope)
 	}
 	if resourceMetadataURL != "" {
-		params = append(params, "resource_metadata="+quote(resourceMetadataURL))
+		params = append(params, "resource_metadata", resourceMetadataURL)
 	}
-	body, _ := json.Marshal(struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-		Scope       string `json:"scope,omitempty"`
-	}{"insufficient_scope", "the credential lacks a required scope: " + scope, scope})
-	h := w.Header()
-	h.Set("WWW-Authenticate", challenge(params))
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusForbidden)
-	w.Write(append(body, '\n'))
+	return &refusal.Refusal{Kind: refusal.InsufficientScope, Challenge: refusal.Challenge(params...), Scope: scope}
 }
 
-// quote returns s as an RFC 9110 quoted-string: backslash and double quote
-// are escaped, and control characters, which a header may not carry, are
-// dropped.
-func quote(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
-	for i := range len(s) {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20 && c != '\t', c == 0x7f:
-			// dropped
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
+// WriteInsufficientScope answers with [InsufficientScope].
+func WriteInsufficientScope(w http.ResponseWriter, resourceMetadataURL string, scopes ...string) {
+	refusal.Write(w, InsufficientScope(resourceMetadataURL, scopes...))
 }

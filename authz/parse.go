@@ -76,6 +76,17 @@ func nameParam(method string) string {
 // at: parsers disagree on which copy wins, and the upstream server must not
 // see a different call from the one that was authorized.
 func ParseCalls(body []byte) ([]Call, error) {
+	return ParseBatch(body, 0)
+}
+
+// ErrBatchTooLarge is the *ParseError of a batch with more messages than
+// ParseBatch allows.
+var ErrBatchTooLarge = &ParseError{Code: CodeInvalidRequest, Message: "batch too large"}
+
+// ParseBatch is ParseCalls for a body holding at most max messages (no
+// bound when max <= 0). A larger batch fails with [ErrBatchTooLarge] as
+// soon as its element max+1 is reached, before anything of it is kept.
+func ParseBatch(body []byte, max int) ([]Call, error) {
 	if !json.Valid(body) {
 		return nil, &ParseError{Code: CodeParseError, Message: "parse error"}
 	}
@@ -90,6 +101,9 @@ func ParseCalls(body []byte) ([]Call, error) {
 	case '[':
 		var calls []Call
 		_, err := eachElement(body, i, func(s, _ int) error {
+			if max > 0 && len(calls) == max {
+				return ErrBatchTooLarge
+			}
 			if body[s] != '{' {
 				return invalid("batch element is not an object")
 			}

@@ -64,9 +64,7 @@ func BenchmarkGateway(b *testing.B) {
 		b.Fatal(err)
 	}
 	front := httptest.NewUnstartedServer(nil)
-	gw, err := New(&Options{
-		Store:     store,
-		PublicURL: "http://" + front.Listener.Addr().String() + "/mcp",
+	gw, err := New(store, "http://"+front.Listener.Addr().String()+"/mcp", &Options{
 		Logger:    slog.New(slog.DiscardHandler),
 		Upstreams: []Upstream{{Name: "bench", Path: "/mcp", Handler: up}},
 	})

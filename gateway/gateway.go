@@ -17,18 +17,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/authn"
 	"github.com/mcpgate/mcpgate/authz"
 	"github.com/mcpgate/mcpgate/demo"
 	"github.com/mcpgate/mcpgate/oauth"
+	"github.com/mcpgate/mcpgate/pipeline"
 )
 
 // DefaultMaxBodyBytes bounds a JSON-RPC request body. MCP messages are small;
 // a larger body is refused with 413 before anything parses it.
-const DefaultMaxBodyBytes = 4 << 20
+const DefaultMaxBodyBytes = pipeline.DefaultMaxBodyBytes
 
 // Upstream is an MCP server the gateway fronts at Path.
 type Upstream struct {
@@ -40,29 +39,38 @@ type Upstream struct {
 	Policy *authz.Policy
 }
 
-// Options configure a Gateway. Store and PublicURL are required.
+// Options configure a Gateway. The zero value is valid; withDefaults
+// fills in every default in one place.
 type Options struct {
-	Store mcpgate.Store
-	// PublicURL is the canonical URL of the MCP endpoint, e.g.
-	// https://mcp.example.com/mcp. Metadata and token audiences use it.
-	PublicURL string
 	// Logger receives request and audit logs. It should already redact
 	// secrets (see package redact); nil discards.
 	Logger *slog.Logger
 	// Docs are the markdown documents the built-in server serves; nil uses
 	// the embedded samples.
 	Docs fs.FS
-	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
+	// MaxBodyBytes bounds request bodies, for the built-in server and
+	// every upstream; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxBatch bounds the messages of a JSON-RPC batch; 0 means 100.
+	MaxBatch int
+	// MaxSessions bounds the MCP sessions of each server (built-in or
+	// upstream); 0 means 100,000.
+	MaxSessions int
+	// MaxSessionsPerPrincipal bounds one principal's sessions on each
+	// server, its least recently used one ended to make room; 0 means 100.
+	MaxSessionsPerPrincipal int
 	// Verifiers authenticate bearer credentials that are not API keys (for
 	// example the embedded authorization server's access tokens).
 	Verifiers []authn.Verifier
 	// OnChange is called for every entry of the store's change feed, after
 	// the gateway's own caches have applied it.
 	OnChange func(mcpgate.Change)
-	// OAuth, when set, runs the embedded authorization server; nil means
-	// API keys (and Verifiers) only.
-	OAuth *OAuthOptions
+	// AuthServer, when set, is the embedded authorization server (see
+	// NewAuthServer): the gateway serves it with its login, consent and
+	// connected-apps pages, and accepts its access tokens. Nil means API
+	// keys (and Verifiers) only. The store must then also implement
+	// mcpgate.UserStore (both SQLite and Postgres do).
+	AuthServer *oauth.Server
 	// ScopesSupported is advertised in metadata and in 401 scope hints;
 	// nil uses the built-in server's scopes.
 	ScopesSupported []string
@@ -76,9 +84,42 @@ type Options struct {
 	Now func() time.Time
 }
 
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	if r.MaxBodyBytes <= 0 {
+		r.MaxBodyBytes = pipeline.DefaultMaxBodyBytes
+	}
+	if r.MaxBatch <= 0 {
+		r.MaxBatch = pipeline.DefaultMaxBatch
+	}
+	if r.MaxSessions <= 0 {
+		r.MaxSessions = pipeline.DefaultMaxSessions
+	}
+	if r.MaxSessionsPerPrincipal <= 0 {
+		r.MaxSessionsPerPrincipal = pipeline.DefaultMaxSessionsPerPrincipal
+	}
+	if r.ChangePoll <= 0 {
+		r.ChangePoll = 200 * time.Millisecond
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.ScopesSupported == nil {
+		r.ScopesSupported = demo.Scopes()
+	}
+	return r
+}
+
 // Gateway is a running mcpgate: create it with New, serve Handler, stop it
 // with Close.
 type Gateway struct {
+	store   mcpgate.Store
 	opts    Options
 	public  *url.URL
 	logger  *slog.Logger
@@ -93,40 +134,26 @@ type Gateway struct {
 	wg     sync.WaitGroup
 }
 
-// New builds a Gateway and starts its background work (the change-feed
-// watcher and the audit writer).
-func New(opts *Options) (*Gateway, error) {
-	if opts == nil || opts.Store == nil {
+// New builds a Gateway on store, serving MCP at publicURL (the canonical
+// URL of the MCP endpoint, e.g. https://mcp.example.com/mcp, which
+// metadata and token audiences use), and starts its background work (the
+// change-feed watcher and the audit writer). opts may be nil.
+func New(store mcpgate.Store, publicURL string, opts *Options) (*Gateway, error) {
+	if store == nil {
 		return nil, errors.New("gateway: a store is required")
 	}
-	o := *opts
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if o.ChangePoll == 0 {
-		o.ChangePoll = 200 * time.Millisecond
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.ScopesSupported == nil {
-		o.ScopesSupported = demo.Scopes()
-	}
-	public, err := ParsePublicURL(o.PublicURL)
+	public, err := ParsePublicURL(publicURL)
 	if err != nil {
 		return nil, err
 	}
-
-	g := &Gateway{opts: o, public: public, logger: o.Logger}
+	o := opts.withDefaults()
+	g := &Gateway{store: store, opts: o, public: public, logger: o.Logger}
 	g.prmURL = metadataURL(public)
-	g.keys = authn.NewKeyVerifier(o.Store, &authn.KeyVerifierOptions{Now: o.Now, Logger: o.Logger})
+	g.keys = authn.NewKeyVerifier(store, &authn.KeyVerifierOptions{Now: o.Now, Logger: o.Logger})
 	mux := http.NewServeMux()
 	verifiers := o.Verifiers
-	if o.OAuth != nil {
-		if err := g.setupOAuth(mux); err != nil {
+	if o.AuthServer != nil {
+		if err := g.setupOAuth(mux, o.AuthServer); err != nil {
 			return nil, err
 		}
 		verifiers = append(slices.Clip(verifiers), keyBound(g.oauth.Verifier(), g.keys))
@@ -135,19 +162,16 @@ func New(opts *Options) (*Gateway, error) {
 		ResourceMetadataURL: g.prmURL,
 		Scope:               strings.Join(o.ScopesSupported, " "),
 		Logger:              o.Logger,
-		OnFailure: func(r *http.Request, _ error) {
-			auditFrom(r.Context()).Decision = mcpgate.DecisionUnauthenticated
-		},
 	})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
-	g.audit = newAuditWriter(o.Store, o.Logger)
+	g.audit = newAuditWriter(store, o.Logger)
 	g.wg.Add(2)
 	go func() { defer g.wg.Done(); g.audit.run(ctx) }()
 	go func() {
 		defer g.wg.Done()
-		_ = authn.WatchChanges(ctx, o.Store, o.ChangePoll, g.applyChange)
+		_ = authn.WatchChanges(ctx, store, o.ChangePoll, g.applyChange)
 	}()
 
 	g.handler, err = g.routes(mux)
@@ -218,92 +242,8 @@ func (g *Gateway) Close() error {
 }
 
 // resource is the canonical MCP URL, the audience of access tokens.
-func (g *Gateway) resource() string {
-	return strings.TrimSuffix(g.public.String(), "/")
-}
+func (g *Gateway) resource() string { return resourceOf(g.public) }
 
-func (g *Gateway) routes(mux *http.ServeMux) (http.Handler, error) {
-	o := g.opts
-
-	prm := g.metadataHandler()
-	mux.Handle("GET /.well-known/oauth-protected-resource", prm)
-	mux.Handle("GET /.well-known/oauth-protected-resource/{path...}", prm)
-
-	base := strings.TrimSuffix(g.public.Path, "/")
-	if base == "" {
-		base = "/mcp"
-	}
-	servedBase := false
-	for _, u := range o.Upstreams {
-		if !validPath(u.Path) {
-			return nil, fmt.Errorf("upstream %q: path %q must start with / and hold only letters, digits and . _ ~ - /", u.Name, u.Path)
-		}
-		if err := handle(mux, u.Path, g.sameOrigin(g.mcpHandler(u.Policy, u.Handler))); err != nil {
-			return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
-		}
-		if u.Path == base {
-			servedBase = true
-		}
-	}
-	if !servedBase {
-		mux.Handle(base, g.sameOrigin(g.mcpHandler(demo.Policy(), g.builtin())))
-	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	return g.common(mux), nil
-}
-
-// validPath reports whether p is a plain URL path, usable as a mux pattern
-// as it is (no method, host or wildcard syntax).
-func validPath(p string) bool {
-	if len(p) < 2 || p[0] != '/' {
-		return false
-	}
-	for _, c := range p {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.ContainsRune("._~-/", c):
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// handle registers h at pattern, turning the mux's panic on a pattern that
-// conflicts with another (an upstream at /token, two upstreams at one path)
-// into an error.
-func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("path %s is already served by mcpgate or another upstream", pattern)
-		}
-	}()
-	mux.Handle(pattern, h)
-	return nil
-}
-
-// builtin serves the built-in MCP server over Streamable HTTP. Requests that
-// announce protocol 2026-07-28 or later go to a stateless handler (the SDK
-// serves that revision only statelessly); older ones get sessions, bound
-// to the principal through TokenInfo.UserID.
-func (g *Gateway) builtin() http.Handler {
-	server := demo.NewServer(&demo.Options{Docs: g.opts.Docs, Notes: g.opts.Store, Now: g.opts.Now, Logger: g.logger})
-	getServer := func(*http.Request) *mcp.Server { return server }
-	stateful := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
-		Logger:         g.logger,
-		SessionTimeout: 30 * time.Minute,
-	})
-	stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
-		Logger:    g.logger,
-		Stateless: true,
-	})
-	return authn.SDKTokenInfo(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if v := r.Header.Get("Mcp-Protocol-Version"); v >= "2026-07-28" {
-			stateless.ServeHTTP(w, r)
-			return
-		}
-		stateful.ServeHTTP(w, r)
-	}))
+func resourceOf(public *url.URL) string {
+	return strings.TrimSuffix(public.String(), "/")
 }

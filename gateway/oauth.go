@@ -12,9 +12,8 @@ import (
 	"github.com/mcpgate/mcpgate/oauth"
 )
 
-// OAuthOptions turn on the embedded OAuth 2.1 authorization server and its
-// login, consent and connected-apps pages. The store must also implement
-// mcpgate.OAuthStore and mcpgate.UserStore (both SQLite and Postgres do).
+// OAuthOptions configure the embedded OAuth 2.1 authorization server that
+// NewAuthServer builds.
 type OAuthOptions struct {
 	// Issuer defaults to the origin of the public URL.
 	Issuer string
@@ -38,37 +37,50 @@ type OAuthOptions struct {
 // loginPaths are served by the login package.
 var loginPaths = []string{"/login", "/login/", "/consent", "/apps", "/logout"}
 
-// setupOAuth builds the authorization server and pages and registers them
-// on mux; it returns the verifier for the authentication chain.
-func (g *Gateway) setupOAuth(mux *http.ServeMux) error {
-	o := g.opts.OAuth
-	store, ok := g.opts.Store.(mcpgate.OAuthStore)
-	if !ok {
-		return fmt.Errorf("gateway: the store does not support OAuth")
+// NewAuthServer builds the embedded authorization server for the MCP
+// endpoint at publicURL, configured by o, with the logger, clock and
+// scopes of opts (nil for the defaults). Build it before the upstreams
+// whose identity assertions it signs, and hand it to New as
+// Options.AuthServer. The store must also implement mcpgate.OAuthStore.
+func NewAuthServer(store mcpgate.Store, publicURL string, o *OAuthOptions, opts *Options) (*oauth.Server, error) {
+	public, err := ParsePublicURL(publicURL)
+	if err != nil {
+		return nil, err
 	}
-	users, ok := g.opts.Store.(mcpgate.UserStore)
+	os, ok := store.(mcpgate.OAuthStore)
 	if !ok {
-		return fmt.Errorf("gateway: the store does not support local users")
+		return nil, fmt.Errorf("gateway: the store does not support OAuth")
 	}
-	srv, err := oauth.New(store, &oauth.Options{
-		Resource:            g.resource(),
+	if o == nil {
+		o = &OAuthOptions{}
+	}
+	base := opts.withDefaults()
+	logger := base.Logger
+	return oauth.New(os, &oauth.Options{
+		Resource:            resourceOf(public),
 		Issuer:              o.Issuer,
-		ScopesSupported:     g.opts.ScopesSupported,
+		ScopesSupported:     base.ScopesSupported,
 		AccessTokenTTL:      o.AccessTokenTTL,
 		RegistrationToken:   o.RegistrationToken,
 		DisableRegistration: o.DisableRegistration,
 		DisableCIMD:         o.DisableCIMD,
 		AllowLoopbackCIMD:   o.AllowLoopbackCIMD,
 		KeyEncryptionKey:    o.KeyEncryptionKey,
-		Keys:                g.opts.Store,
-		Now:                 g.opts.Now,
-		Logger:              g.logger,
+		Keys:                store,
+		Now:                 base.Now,
+		Logger:              logger,
 		Alerts: func(ctx context.Context, kind string, attrs ...any) {
-			g.logger.Warn("security alert", append([]any{"alert", kind}, attrs...)...)
+			logger.Warn("security alert", append([]any{"alert", kind}, attrs...)...)
 		},
 	})
-	if err != nil {
-		return err
+}
+
+// setupOAuth mounts the authorization server and its login, consent and
+// connected-apps pages on mux.
+func (g *Gateway) setupOAuth(mux *http.ServeMux, srv *oauth.Server) error {
+	users, ok := g.store.(mcpgate.UserStore)
+	if !ok {
+		return fmt.Errorf("gateway: the store does not support local users")
 	}
 	pages, err := login.New(login.OAuthBackend(srv, srv), users, srv.Grants(), g.keys, &login.Options{
 		Issuer: srv.Issuer(),

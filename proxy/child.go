@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpgate/mcpgate/refusal"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -226,7 +227,7 @@ func (c *child) restart() {
 }
 
 func errorResponse(id jsonrpc.ID, message string) *jsonrpc.Response {
-	return &jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: codeInternalError, Message: message}}
+	return &jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: refusal.CodeInternalError, Message: message}}
 }
 
 // fromClient forwards a message of session bs to the process.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,9 +11,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"time"
 
-	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/pipeline"
+	"github.com/mcpgate/mcpgate/refusal"
 )
 
 // HTTP is an http.Handler that forwards Streamable HTTP to one upstream MCP
@@ -56,87 +58,142 @@ func NewHTTP(target string, opts *Options) (*HTTP, error) {
 // Sessions returns the number of MCP sessions the handler remembers.
 func (h *HTTP) Sessions() int { return h.sessions.len() }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. It forwards one exchange in named
+// steps: take the admitted request, check its session, forward it, keep
+// the session table current, and answer with the upstream's response.
 func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	pr := mcpgate.PrincipalFromContext(r.Context())
-	owner := pr.ID()
-	now := h.opts.Now()
-
-	// Read the body, so that the list calls in it are known before the
-	// response arrives. The buffer goes back to the pool once both this
-	// handler and the transport are done with it.
-	var body *requestBody
-	var calls []listCall
-	if r.Body != nil && r.Body != http.NoBody && r.Method != http.MethodGet {
-		body = newRequestBody()
-		defer body.release()
-		n, err := body.buf.ReadFrom(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
-		if err != nil {
-			writeError(w, http.StatusBadRequest, nil, codeInvalidRequest, "cannot read request body")
-			return
-		}
-		if n > h.opts.MaxBodyBytes {
-			writeError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest, "request body too large")
-			return
-		}
-		if h.opts.Policy != nil {
-			calls = listCalls(body.buf.Bytes())
-		}
+	req, r, rf := h.request(w, r)
+	if rf != nil {
+		refusal.Write(w, rf)
+		return
 	}
-
-	sid := r.Header.Get("Mcp-Session-Id")
-	if sid != "" {
-		recent, ok := h.sessions.use(sid, owner, now, calls)
-		if !ok {
-			// Unknown, expired, or another principal's: all look the same.
-			writeError(w, http.StatusNotFound, nil, codeSessionNotFound, "session not found")
-			return
-		}
-		if r.Method == http.MethodGet {
-			calls = recent
-		}
+	x := &exchange{
+		req:   req,
+		owner: req.Principal.ID(),
+		now:   h.opts.Now(),
+		sid:   r.Header.Get("Mcp-Session-Id"),
 	}
+	if h.opts.Policy != nil {
+		x.calls = listCallsOf(req.Calls)
+	}
+	if rf := h.checkSession(r, x); rf != nil {
+		refusal.Write(w, rf)
+		return
+	}
+	resp, rf := h.forward(r, x)
+	if rf != nil {
+		if rf.Kind != 0 {
+			refusal.Write(w, rf)
+		}
+		return
+	}
+	defer resp.Body.Close()
+	h.trackSession(r, x, resp)
+	h.respond(w, r, x, resp)
+}
 
-	filtering := h.opts.Policy != nil && hasListCall(calls)
-	out, err := h.outgoing(r, pr, body, filtering)
+// exchange is one request and what the proxy learned about it.
+type exchange struct {
+	req   *pipeline.Request
+	owner string // req.Principal.ID()
+	now   time.Time
+	sid   string     // the request's Mcp-Session-Id
+	calls []listCall // the calls whose answers the list filter must see
+}
+
+// request returns what the pipeline admitted, or, for a request that
+// reached the proxy without a pipeline in front, reads and parses the body
+// here the same way (and returns r carrying the result).
+func (h *HTTP) request(w http.ResponseWriter, r *http.Request) (*pipeline.Request, *http.Request, *refusal.Refusal) {
+	if req := pipeline.FromContext(r.Context()); req != nil {
+		return req, r, nil
+	}
+	req, rf := pipeline.Read(w, r, h.opts.MaxBodyBytes, pipeline.DefaultMaxBatch)
+	if rf != nil {
+		return nil, r, rf
+	}
+	return req, r.WithContext(pipeline.WithRequest(r.Context(), req)), nil
+}
+
+// checkSession admits a request that names a session only if the session
+// exists and belongs to the caller: unknown, expired and another
+// principal's sessions all look the same (404), and the request is never
+// forwarded. A resumed GET stream learns the session's recent list calls,
+// so that the list answers replayed on it are filtered too.
+func (h *HTTP) checkSession(r *http.Request, x *exchange) *refusal.Refusal {
+	if x.sid == "" {
+		return nil
+	}
+	recent, ok := h.sessions.use(x.sid, x.owner, x.now, x.calls)
+	if !ok {
+		return &refusal.Refusal{Kind: refusal.SessionNotFound}
+	}
+	if r.Method == http.MethodGet {
+		x.calls = recent
+	}
+	return nil
+}
+
+// forward sends the request upstream. A refusal with no Kind means the
+// client went away and there is nobody to answer.
+func (h *HTTP) forward(r *http.Request, x *exchange) (*http.Response, *refusal.Refusal) {
+	out, err := h.outgoing(r, x.req, h.opts.Policy != nil && hasListCall(x.calls))
 	if err != nil {
 		h.opts.Logger.Error("proxy: identity token", "err", err)
-		writeError(w, http.StatusInternalServerError, h.errID(body), codeInternalError, "internal error")
-		return
+		return nil, &refusal.Refusal{Kind: refusal.Internal, ID: x.req.SingleID(), Err: err}
 	}
 	resp, err := h.opts.Transport.RoundTrip(out)
 	if err != nil {
 		if r.Context().Err() != nil {
-			return // the client went away; nobody to answer
+			return nil, &refusal.Refusal{}
 		}
 		h.opts.Logger.Warn("proxy: upstream unavailable", "upstream", h.target.Host, "err", err)
-		writeError(w, http.StatusBadGateway, h.errID(body), codeInternalError, "upstream unavailable")
-		return
+		return nil, &refusal.Refusal{Kind: refusal.UpstreamUnavailable, ID: x.req.SingleID(), Err: err}
 	}
-	defer resp.Body.Close()
+	return resp, nil
+}
 
-	if sid == "" {
+// trackSession binds a session the upstream created to the caller, and
+// forgets one it ended or no longer knows.
+func (h *HTTP) trackSession(r *http.Request, x *exchange, resp *http.Response) {
+	switch {
+	case x.sid == "":
 		if nsid := resp.Header.Get("Mcp-Session-Id"); nsid != "" && resp.StatusCode < 300 {
-			h.sessions.bind(nsid, owner, now)
-			if len(calls) > 0 {
-				h.sessions.use(nsid, owner, now, calls)
+			h.sessions.bind(nsid, x.owner, x.req.Principal, x.now)
+			if len(x.calls) > 0 {
+				h.sessions.use(nsid, x.owner, x.now, x.calls)
 			}
 		}
-	} else if resp.StatusCode == http.StatusNotFound ||
-		r.Method == http.MethodDelete && resp.StatusCode < 300 {
-		h.sessions.remove(sid)
+	case resp.StatusCode == http.StatusNotFound, r.Method == http.MethodDelete && resp.StatusCode < 300:
+		h.sessions.remove(x.sid)
 	}
+}
 
-	f := listFilter{policy: h.opts.Policy, pr: pr, calls: calls, strict: r.Method != http.MethodGet, logger: h.opts.Logger}
-	if ce := resp.Header.Get("Content-Encoding"); filtering && ce != "" && ce != "identity" {
-		// An encoding the transport did not undo: the filter cannot read it,
-		// and the answer must not pass unfiltered.
-		h.opts.Logger.Warn("proxy: upstream list answer in an unreadable encoding", "upstream", h.target.Host, "encoding", ce)
-		writeError(w, http.StatusBadGateway, h.errID(body), codeInternalError, "upstream response unusable")
-		return
+// respond copies the upstream's answer to the client: event streams as
+// they come, list answers filtered for the caller, anything else as it is.
+func (h *HTTP) respond(w http.ResponseWriter, r *http.Request, x *exchange, resp *http.Response) {
+	f := listFilter{policy: h.opts.Policy, pr: x.req.Principal, calls: x.calls, strict: r.Method != http.MethodGet, logger: h.opts.Logger}
+	id := x.req.SingleID()
+	mediaType := baseMediaType(resp.Header.Get("Content-Type"))
+	if f.active() {
+		if ce := resp.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
+			// An encoding the transport did not undo: the filter cannot
+			// read it, and the answer must not pass unfiltered.
+			h.opts.Logger.Warn("proxy: upstream list answer in an unreadable encoding", "upstream", h.target.Host, "encoding", ce)
+			refusal.Write(w, &refusal.Refusal{Kind: refusal.UpstreamUnusable, ID: id})
+			return
+		}
+		if mediaType != "text/event-stream" && mediaType != "application/json" && resp.StatusCode < 300 {
+			// A list answer the filter cannot read must not pass
+			// unfiltered: clients guess a type from the body or from a
+			// Content-Type this proxy does not recognise.
+			h.opts.Logger.Warn("proxy: upstream list answer of unknown type withheld", "upstream", h.target.Host, "content_type", resp.Header.Get("Content-Type"))
+			refusal.Write(w, &refusal.Refusal{Kind: refusal.UpstreamUnusable, ID: id})
+			return
+		}
 	}
 	copyResponseHeader(w.Header(), resp.Header)
-	mediaType := baseMediaType(resp.Header.Get("Content-Type"))
+	var err error
 	switch {
 	case mediaType == "text/event-stream":
 		w.Header().Del("Content-Length")
@@ -148,18 +205,8 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			err = copyFlushing(w, rc, resp.Body)
 		}
-	case f.active() && mediaType == "application/json" && resp.StatusCode < 300:
-		err = h.filterJSON(w, resp, &f, h.errID(body))
 	case f.active() && resp.StatusCode < 300:
-		// A list answer the filter cannot read must not pass unfiltered:
-		// clients guess a type from the body or from a Content-Type this
-		// proxy does not recognise.
-		h.opts.Logger.Warn("proxy: upstream list answer of unknown type withheld", "upstream", h.target.Host, "content_type", resp.Header.Get("Content-Type"))
-		for k := range w.Header() {
-			delete(w.Header(), k)
-		}
-		writeError(w, http.StatusBadGateway, h.errID(body), codeInternalError, "upstream response unusable")
-		return
+		err = h.filterJSON(w, resp, &f, id)
 	default:
 		w.WriteHeader(resp.StatusCode)
 		if resp.ContentLength < 0 {
@@ -175,13 +222,30 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// errID returns the id to put in an error answering the request body.
-func (h *HTTP) errID(body *requestBody) []byte {
-	if body == nil {
-		return nil
+// EndSession forgets session id and asks the upstream to end it, in the
+// background. The pipeline calls it to make room for a principal's new
+// session by ending its least recently used one.
+func (h *HTTP) EndSession(id string) {
+	pr, ok := h.sessions.remove(id)
+	if !ok {
+		return
 	}
-	return requestID(body.buf.Bytes())
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r := (&http.Request{Method: http.MethodDelete, URL: &url.URL{}, Header: http.Header{"Mcp-Session-Id": {id}}}).WithContext(ctx)
+		out, err := h.outgoing(r, &pipeline.Request{Principal: pr}, false)
+		if err != nil {
+			return
+		}
+		if resp, err := h.opts.Transport.RoundTrip(out); err == nil {
+			resp.Body.Close()
+		}
+	}()
 }
+
+// SessionTTL is how long an idle session stays bound to its principal.
+func (h *HTTP) SessionTTL() time.Duration { return h.opts.SessionTTL }
 
 // filterJSON answers with the upstream's JSON body after filtering it, or
 // with a JSON-RPC error for id if it cannot.
@@ -194,13 +258,13 @@ func (h *HTTP) filterJSON(w http.ResponseWriter, resp *http.Response, f *listFil
 		if err == nil {
 			err = errEventTooLarge
 		}
-		writeError(w, http.StatusBadGateway, id, codeInternalError, "upstream response unusable")
+		refusal.Write(w, &refusal.Refusal{Kind: refusal.UpstreamUnusable, ID: id})
 		return err
 	}
 	out, err := f.message(buf.Bytes())
 	if err != nil {
 		h.opts.Logger.Warn("proxy: upstream list answer withheld", "upstream", h.target.Host, "err", err)
-		writeError(w, http.StatusBadGateway, id, codeInternalError, "upstream response unusable")
+		refusal.Write(w, &refusal.Refusal{Kind: refusal.UpstreamUnusable, ID: id})
 		return nil
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
@@ -215,7 +279,8 @@ func (h *HTTP) filterJSON(w http.ResponseWriter, resp *http.Response, f *listFil
 // When the answer must be filtered, the client's Accept-Encoding is dropped:
 // the transport then asks for gzip itself and decompresses, so the filter
 // reads plain JSON.
-func (h *HTTP) outgoing(r *http.Request, pr *mcpgate.Principal, body *requestBody, filtering bool) (*http.Request, error) {
+func (h *HTTP) outgoing(r *http.Request, req *pipeline.Request, filtering bool) (*http.Request, error) {
+	pr := req.Principal
 	u := *h.target
 	if r.URL.RawQuery != "" {
 		if u.RawQuery != "" {
@@ -267,26 +332,12 @@ func (h *HTTP) outgoing(r *http.Request, pr *mcpgate.Principal, body *requestBod
 		Header:     hdr,
 		Host:       u.Host,
 	}
-	if body != nil {
-		out.ContentLength = int64(body.buf.Len())
-		if out.ContentLength > 0 {
-			body.acquire()
-			body.first.b = body
-			body.first.r.Reset(body.buf.Bytes())
-			out.Body = &body.first
-			// GetBody lets the transport resend the body when a pooled
-			// connection turns out to be closed before anything was written.
-			out.GetBody = func() (io.ReadCloser, error) {
-				if !body.tryAcquire() {
-					return nil, errBodyReleased
-				}
-				br := &bodyReader{b: body}
-				br.r.Reset(body.buf.Bytes())
-				return br, nil
-			}
-		} else {
-			out.Body = http.NoBody
-		}
+	if req.Body != nil {
+		out.ContentLength = int64(len(req.Body))
+		out.Body = req.NewBody()
+		// GetBody lets the transport resend the body when a pooled
+		// connection turns out to be closed before anything was written.
+		out.GetBody = func() (io.ReadCloser, error) { return req.NewBody(), nil }
 	}
 	return out.WithContext(r.Context()), nil
 }
@@ -348,61 +399,4 @@ func copyFlushing(w io.Writer, rc *http.ResponseController, r io.Reader) error {
 			return err
 		}
 	}
-}
-
-// requestBody is a pooled request body shared by the handler and the
-// transport, which may close its copy after RoundTrip has returned.
-type requestBody struct {
-	buf   *bytes.Buffer
-	refs  atomic.Int32
-	first bodyReader // the upstream request's Body, allocated with the rest
-}
-
-func newRequestBody() *requestBody {
-	b := &requestBody{buf: bufPool.Get().(*bytes.Buffer)}
-	b.buf.Reset()
-	b.refs.Store(1)
-	return b
-}
-
-func (b *requestBody) acquire() { b.refs.Add(1) }
-
-// tryAcquire takes a reference unless the buffer has gone back to the pool.
-func (b *requestBody) tryAcquire() bool {
-	for {
-		n := b.refs.Load()
-		if n <= 0 {
-			return false
-		}
-		if b.refs.CompareAndSwap(n, n+1) {
-			return true
-		}
-	}
-}
-
-var errBodyReleased = errors.New("proxy: request body already released")
-
-func (b *requestBody) release() {
-	if b.refs.Add(-1) == 0 {
-		if b.buf.Cap() <= 1<<20 {
-			bufPool.Put(b.buf)
-		}
-		b.buf = nil
-	}
-}
-
-// bodyReader is the upstream request's body.
-type bodyReader struct {
-	b      *requestBody
-	r      bytes.Reader
-	closed atomic.Bool
-}
-
-func (br *bodyReader) Read(p []byte) (int, error) { return br.r.Read(p) }
-
-func (br *bodyReader) Close() error {
-	if br.closed.CompareAndSwap(false, true) {
-		br.b.release()
-	}
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/authz"
 )
 
 // listMethods are the methods whose results the Filter narrows.
@@ -26,62 +27,30 @@ type rpcHead struct {
 	Result json.RawMessage `json:"result"`
 }
 
-// eachMessage calls fn for each message of a JSON-RPC message or batch.
-// It returns false if body is neither.
-func eachMessage(body []byte, fn func(raw []byte, h *rpcHead)) bool {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return false
-	}
-	if body[0] == '[' {
-		var batch []json.RawMessage
-		if json.Unmarshal(body, &batch) != nil {
-			return false
-		}
-		for _, m := range batch {
-			var h rpcHead
-			if json.Unmarshal(m, &h) == nil {
-				fn(m, &h)
-			}
-		}
-		return true
-	}
-	var h rpcHead
-	if json.Unmarshal(body, &h) != nil {
-		return false
-	}
-	fn(body, &h)
-	return true
-}
-
-// listCalls returns the calls in a request body that holds at least one
-// list request, and nil for any other body. Calls of other methods are
+// listCallsOf returns the calls of a request that holds at least one list
+// request, and nil for any other request. Calls of other methods are
 // returned with an empty method, so that their responses are known too: in
 // an exchange with list calls, a result answering no call is withheld.
-//
-// A body that could spell a list method, even with JSON escapes
-// ("tools\u002flist"), is parsed; others are not, which keeps tools/call
-// cheap.
-func listCalls(body []byte) []listCall {
-	if !bytes.Contains(body, []byte("list")) && bytes.IndexByte(body, '\\') < 0 {
-		return nil
-	}
-	var calls []listCall
+func listCallsOf(calls []authz.Call) []listCall {
 	lists := false
-	eachMessage(body, func(_ []byte, h *rpcHead) {
-		if h.Method == "" || len(h.ID) == 0 {
-			return // a response or a notification
-		}
-		c := listCall{id: idKey(h.ID)}
-		if isListMethod(h.Method) {
-			c.method, lists = h.Method, true
-		}
-		calls = append(calls, c)
-	})
+	for i := range calls {
+		lists = lists || !calls[i].Notification && isListMethod(calls[i].Method)
+	}
 	if !lists {
 		return nil
 	}
-	return calls
+	out := make([]listCall, 0, len(calls))
+	for _, c := range calls {
+		if c.Method == "" || c.Notification {
+			continue // a response or a notification: nothing answers it
+		}
+		lc := listCall{id: idKey(c.ID)}
+		if isListMethod(c.Method) {
+			lc.method = c.Method
+		}
+		out = append(out, lc)
+	}
+	return out
 }
 
 // hasListCall reports whether calls hold a list request.
@@ -92,20 +61,6 @@ func hasListCall(calls []listCall) bool {
 		}
 	}
 	return false
-}
-
-// requestID returns the id of a single request, for an error answering it;
-// nil for a notification, a batch or garbage.
-func requestID(body []byte) json.RawMessage {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' {
-		return nil
-	}
-	var h rpcHead
-	if json.Unmarshal(body, &h) != nil || len(h.ID) == 0 || string(h.ID) == "null" {
-		return nil
-	}
-	return h.ID
 }
 
 // idKey normalises a raw JSON-RPC id so that a response's id can be matched

@@ -20,12 +20,10 @@ package proxy
 
 import (
 	"bytes"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
 	"reflect"
-	"strconv"
 	"sync"
 	"time"
 
@@ -136,37 +134,7 @@ func nilIfTypedNil(f Filter) Filter {
 	return f
 }
 
-// JSON-RPC error codes the proxy answers with.
-const (
-	codeInternalError   = -32603
-	codeInvalidRequest  = -32600
-	codeSessionNotFound = -32001
-)
-
-// writeError answers with a JSON-RPC error. id is the raw id of the request
-// it answers, or nil.
-func writeError(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {
-	var b bytes.Buffer
-	b.WriteString(`{"jsonrpc":"2.0","id":`)
-	if len(id) == 0 {
-		b.WriteString("null")
-	} else {
-		b.Write(id)
-	}
-	b.WriteString(`,"error":{"code":`)
-	b.WriteString(strconv.Itoa(code))
-	b.WriteString(`,"message":`)
-	m, _ := json.Marshal(message)
-	b.Write(m)
-	b.WriteString("}}")
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(b.Len()))
-	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes())
-}
-
-// bufPool holds the buffers request bodies are read into.
+// bufPool holds the buffers list answers are read into for filtering.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // copyPool holds the buffers response bodies are copied through.

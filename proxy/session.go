@@ -3,6 +3,8 @@ package proxy
 import (
 	"sync"
 	"time"
+
+	"github.com/mcpgate/mcpgate"
 )
 
 // sessions remembers which principal created each MCP session, and the ids
@@ -18,6 +20,7 @@ type sessions struct {
 
 type session struct {
 	owner string
+	pr    *mcpgate.Principal // the owner, to end the session upstream in its name
 	seen  time.Time
 	lists []listCall // recent list requests, oldest first, at most maxListCalls
 }
@@ -35,13 +38,13 @@ func newSessions(ttl time.Duration, max int) *sessions {
 }
 
 // bind records that owner created session id.
-func (s *sessions) bind(id, owner string, now time.Time) {
+func (s *sessions) bind(id, owner string, pr *mcpgate.Principal, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[id]; !ok && len(s.m) >= s.max {
 		s.evictLocked(now)
 	}
-	s.m[id] = &session{owner: owner, seen: now}
+	s.m[id] = &session{owner: owner, pr: pr, seen: now}
 }
 
 // evictLocked forgets expired sessions, or if there are none, the least
@@ -94,11 +97,16 @@ func (s *sessions) use(id, owner string, now time.Time, calls []listCall) ([]lis
 	return ss.lists, true
 }
 
-// remove forgets session id.
-func (s *sessions) remove(id string) {
+// remove forgets session id, and returns its owner if it was known.
+func (s *sessions) remove(id string) (*mcpgate.Principal, bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.m[id]
+	if !ok {
+		return nil, false
+	}
 	delete(s.m, id)
-	s.mu.Unlock()
+	return ss.pr, true
 }
 
 func (s *sessions) len() int {

@@ -108,7 +108,7 @@ func FuzzCopySSE(f *testing.F) {
 func TestSessions(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := newSessions(time.Hour, 2)
-	s.bind("a", "alice", t0)
+	s.bind("a", "alice", nil, t0)
 	tests := []struct {
 		name  string
 		id    string
@@ -132,10 +132,10 @@ func TestSessions(t *testing.T) {
 
 	// Full: the least recently used session is forgotten.
 	s = newSessions(time.Hour, 2)
-	s.bind("x", "o", t0)
-	s.bind("y", "o", t0.Add(time.Second))
+	s.bind("x", "o", nil, t0)
+	s.bind("y", "o", nil, t0.Add(time.Second))
 	s.use("x", "o", t0.Add(2*time.Second), nil)
-	s.bind("z", "o", t0.Add(3*time.Second))
+	s.bind("z", "o", nil, t0.Add(3*time.Second))
 	if _, ok := s.use("y", "o", t0.Add(4*time.Second), nil); ok {
 		t.Error("least recently used session survived eviction")
 	}
@@ -149,7 +149,7 @@ func TestSessions(t *testing.T) {
 func TestListCallsAreRememberedPerSession(t *testing.T) {
 	t0 := time.Now()
 	s := newSessions(time.Hour, 10)
-	s.bind("a", "o", t0)
+	s.bind("a", "o", nil, t0)
 	for i := range maxListCalls + 10 {
 		s.use("a", "o", t0, []listCall{{id: idKey([]byte(strings.Repeat("1", 1+i%5))), method: "tools/list"}})
 	}
@@ -228,13 +228,17 @@ func TestListCallsSeesEscapedMethods(t *testing.T) {
 		{`{"jsonrpc":"2.0","method":"tools/list"}`, ""}, // a notification gets no response
 	}
 	for _, tc := range tests {
-		calls := listCalls([]byte(tc.body))
+		parsed, err := authz.ParseCalls([]byte(tc.body))
+		if err != nil {
+			t.Fatalf("ParseCalls(%s): %v", tc.body, err)
+		}
+		calls := listCallsOf(parsed)
 		got := ""
 		if len(calls) > 0 {
 			got = calls[len(calls)-1].method
 		}
 		if got != tc.want {
-			t.Errorf("listCalls(%s) = %q, want %q", tc.body, got, tc.want)
+			t.Errorf("listCallsOf(%s) = %q, want %q", tc.body, got, tc.want)
 		}
 	}
 }

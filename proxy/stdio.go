@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpgate/mcpgate/pipeline"
+	"github.com/mcpgate/mcpgate/refusal"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -207,16 +209,17 @@ func (s *Stdio) serveBridge(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Bad Request: missing Mcp-Session-Id", http.StatusBadRequest)
 			return
 		}
-		if !isInitialize(r) {
+		req := pipeline.FromContext(r.Context())
+		if !req.Has("initialize") {
 			// Only initialize opens a session: anything else would start a
 			// process for nothing.
-			writeError(w, http.StatusBadRequest, requestIDOf(r), codeInvalidRequest, "missing Mcp-Session-Id: send initialize first")
+			refusal.Write(w, &refusal.Refusal{Kind: refusal.InvalidRequest, ID: req.SingleID(), Message: "missing Mcp-Session-Id: send initialize first"})
 			return
 		}
-		var status int
-		bs, status = s.newSession()
+		var kind refusal.Kind
+		bs, kind = s.newSession()
 		if bs == nil {
-			writeError(w, status, requestIDOf(r), codeInternalError, "upstream unavailable")
+			refusal.Write(w, &refusal.Refusal{Kind: kind, ID: req.SingleID()})
 			return
 		}
 	} else {
@@ -224,7 +227,7 @@ func (s *Stdio) serveBridge(w http.ResponseWriter, r *http.Request) {
 		bs = s.sessions[sid]
 		s.mu.Unlock()
 		if bs == nil {
-			writeError(w, http.StatusNotFound, nil, codeSessionNotFound, "session not found")
+			refusal.Write(w, refusal.New(refusal.SessionNotFound))
 			return
 		}
 	}
@@ -241,39 +244,17 @@ func (s *Stdio) serveBridge(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// requestIDOf returns the id of the JSON-RPC request in r's body, which is
-// a *bodyReader when r came from the front proxy.
-func requestIDOf(r *http.Request) []byte {
-	if br, ok := r.Body.(*bodyReader); ok && br.b.buf != nil {
-		return requestID(br.b.buf.Bytes())
-	}
-	return nil
-}
-
-// isInitialize reports whether r's body is an initialize request.
-func isInitialize(r *http.Request) bool {
-	br, ok := r.Body.(*bodyReader)
-	if !ok || br.b.buf == nil {
-		return false
-	}
-	found := false
-	eachMessage(br.b.buf.Bytes(), func(_ []byte, h *rpcHead) {
-		found = found || h.Method == "initialize"
-	})
-	return found
-}
-
 // newSession starts a session and, in per-session mode, its child. On
-// failure it returns the HTTP status to answer with.
-func (s *Stdio) newSession() (*bridgeSession, int) {
+// failure it returns the refusal to answer with.
+func (s *Stdio) newSession() (*bridgeSession, refusal.Kind) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, http.StatusServiceUnavailable
+		return nil, refusal.UpstreamUnavailable
 	}
 	if len(s.sessions) >= s.opts.MaxSessions {
 		s.logger.Warn("proxy: stdio session limit reached", "max", s.opts.MaxSessions)
-		return nil, http.StatusServiceUnavailable
+		return nil, refusal.TooManySessions
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	bs := &bridgeSession{
@@ -289,7 +270,7 @@ func (s *Stdio) newSession() (*bridgeSession, int) {
 	if err != nil {
 		cancel()
 		s.logger.Error("proxy: stdio session", "err", err)
-		return nil, http.StatusInternalServerError
+		return nil, refusal.Internal
 	}
 	bs.conn = conn
 	if s.opts.Mode == ModeShared {
@@ -304,13 +285,28 @@ func (s *Stdio) newSession() (*bridgeSession, int) {
 		cancel()
 		conn.Close()
 		s.logger.Error("proxy: stdio child did not start", "err", err)
-		return nil, http.StatusBadGateway
+		return nil, refusal.UpstreamUnavailable
 	}
 	s.sessions[bs.id] = bs
 	go bs.pump()
 	go bs.writeLoop()
 	return bs, 0
 }
+
+// EndSession ends session id and, in per-session mode, stops its child.
+// The pipeline calls it to make room for a principal's new session.
+func (s *Stdio) EndSession(id string) {
+	s.mu.Lock()
+	bs := s.sessions[id]
+	s.mu.Unlock()
+	s.front.sessions.remove(id)
+	if bs != nil {
+		bs.close()
+	}
+}
+
+// SessionTTL is how long an idle session lives.
+func (s *Stdio) SessionTTL() time.Duration { return s.opts.SessionTTL }
 
 // reapIdle ends sessions idle for longer than SessionTTL.
 func (s *Stdio) reapIdle() {

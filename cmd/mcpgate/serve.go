@@ -18,11 +18,15 @@ import (
 
 // ServeCmd runs the gateway.
 type ServeCmd struct {
-	Upstream    string        `help:"Front this Streamable HTTP MCP server at /mcp instead of the built-in one." env:"MCPGATE_UPSTREAM" placeholder:"URL" xor:"upstream"`
-	UpstreamCmd string        `help:"Front this stdio MCP server (a command line) at /mcp." env:"MCPGATE_UPSTREAM_CMD" placeholder:"CMD" xor:"upstream"`
-	Docs        string        `help:"Folder of markdown documents for the built-in server (default: the shipped samples)." env:"MCPGATE_DOCS" type:"existingdir" placeholder:"DIR"`
-	MaxBody     int64         `help:"Largest request body accepted, in bytes." env:"MCPGATE_MAX_BODY" default:"4194304"`
-	Shutdown    time.Duration `help:"How long in-flight requests may take to finish on SIGINT/SIGTERM." env:"MCPGATE_SHUTDOWN_TIMEOUT" default:"30s"`
+	Upstream    string `help:"Front this Streamable HTTP MCP server at /mcp instead of the built-in one." env:"MCPGATE_UPSTREAM" placeholder:"URL" xor:"upstream"`
+	UpstreamCmd string `help:"Front this stdio MCP server (a command line) at /mcp." env:"MCPGATE_UPSTREAM_CMD" placeholder:"CMD" xor:"upstream"`
+	Docs        string `help:"Folder of markdown documents for the built-in server (default: the shipped samples)." env:"MCPGATE_DOCS" type:"existingdir" placeholder:"DIR"`
+	MaxBody     int64  `help:"Largest request body accepted, in bytes, for the built-in server and every upstream." env:"MCPGATE_MAX_BODY" default:"4194304"`
+	MaxBatch    int    `help:"Most messages in one JSON-RPC batch; a larger batch is refused before any call of it runs." env:"MCPGATE_MAX_BATCH" default:"100"`
+
+	MaxSessions             int           `help:"Most MCP sessions per server (built-in or upstream); a new one beyond it gets 503." env:"MCPGATE_MAX_SESSIONS" default:"100000"`
+	MaxSessionsPerPrincipal int           `help:"Most MCP sessions of one caller per server; a new one ends that caller's least recently used session." env:"MCPGATE_MAX_SESSIONS_PER_PRINCIPAL" default:"100"`
+	Shutdown                time.Duration `help:"How long in-flight requests may take to finish on SIGINT/SIGTERM." env:"MCPGATE_SHUTDOWN_TIMEOUT" default:"30s"`
 
 	OAuth             bool          `name:"oauth" help:"Run the embedded OAuth 2.1 authorization server (--no-oauth: API keys only)." env:"MCPGATE_OAUTH" default:"true" negatable:""`
 	Issuer            string        `help:"OAuth issuer URL (default: the origin of --public-url)." env:"MCPGATE_ISSUER" placeholder:"URL"`
@@ -41,6 +45,9 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	if c.MaxBody <= 0 {
 		return usagef("--max-body must be positive")
 	}
+	if c.MaxBatch <= 0 || c.MaxSessions <= 0 || c.MaxSessionsPerPrincipal <= 0 {
+		return usagef("--max-batch, --max-sessions and --max-sessions-per-principal must be positive")
+	}
 	if c.AccessTokenTTL < time.Second || c.AccessTokenTTL > 24*time.Hour {
 		return usagef("--access-token-ttl must be between 1s and 24h")
 	}
@@ -49,40 +56,6 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer store.Close()
-
-	// Upstreams that want identity assertions sign them with the gateway's
-	// authorization server, which exists only once the gateway does.
-	var gw *gateway.Gateway
-	sign := func(claims map[string]any) (string, error) { return gw.SignIdentity(claims) }
-	ups, closeUps, err := c.upstreams(g, logger, sign)
-	if err != nil {
-		return err
-	}
-	defer closeUps()
-
-	opts := &gateway.Options{
-		Store:        store,
-		PublicURL:    g.PublicURL,
-		Logger:       logger,
-		MaxBodyBytes: c.MaxBody,
-		Upstreams:    ups,
-	}
-	if c.OAuth {
-		opts.OAuth = &gateway.OAuthOptions{
-			Issuer:              c.Issuer,
-			RegistrationToken:   c.RegistrationToken,
-			DisableRegistration: c.NoRegistration,
-			AllowLoopbackCIMD:   c.AllowLoopbackCIMD,
-			AccessTokenTTL:      c.AccessTokenTTL,
-		}
-	}
-	docs := c.Docs
-	if docs == "" {
-		docs = g.file.Docs
-	}
-	if docs != "" {
-		opts.Docs = os.DirFS(docs)
-	}
 	ln, err := net.Listen("tcp", g.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -90,9 +63,46 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	defer ln.Close()
 	if g.publicDefaulted {
 		g.PublicURL = "http://" + ln.Addr().String() + "/mcp"
-		opts.PublicURL = g.PublicURL
 	}
-	gw, err = gateway.New(opts)
+
+	// Built in the order each needs the other: the authorization server
+	// signs the identity assertions of upstreams, and the gateway serves
+	// both.
+	opts := &gateway.Options{
+		Logger:                  logger,
+		MaxBodyBytes:            c.MaxBody,
+		MaxBatch:                c.MaxBatch,
+		MaxSessions:             c.MaxSessions,
+		MaxSessionsPerPrincipal: c.MaxSessionsPerPrincipal,
+	}
+	var sign func(map[string]any) (string, error)
+	if c.OAuth {
+		opts.AuthServer, err = gateway.NewAuthServer(store, g.PublicURL, &gateway.OAuthOptions{
+			Issuer:              c.Issuer,
+			RegistrationToken:   c.RegistrationToken,
+			DisableRegistration: c.NoRegistration,
+			AllowLoopbackCIMD:   c.AllowLoopbackCIMD,
+			AccessTokenTTL:      c.AccessTokenTTL,
+		}, opts)
+		if err != nil {
+			return err
+		}
+		sign = opts.AuthServer.SignIdentity
+	}
+	var closeUpstreams func()
+	opts.Upstreams, closeUpstreams, err = c.upstreams(g, logger, sign)
+	if err != nil {
+		return err
+	}
+	defer closeUpstreams()
+	docs := c.Docs
+	if docs == "" {
+		docs = g.file.Docs
+	}
+	if docs != "" {
+		opts.Docs = os.DirFS(docs)
+	}
+	gw, err := gateway.New(store, g.PublicURL, opts)
 	if err != nil {
 		return err
 	}
@@ -134,7 +144,8 @@ func storeName(g *Globals) string {
 }
 
 // upstreams builds the fronted MCP servers from flags and the config file.
-// A --upstream or --upstream-cmd flag serves at /mcp itself.
+// A --upstream or --upstream-cmd flag serves at /mcp itself. sign, nil
+// without the authorization server, signs identity assertions.
 func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger, sign func(map[string]any) (string, error)) ([]gateway.Upstream, func(), error) {
 	cfgs := append([]UpstreamConfig(nil), g.file.Upstreams...)
 	switch {
@@ -155,7 +166,7 @@ func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger, sign func(map[stri
 		}
 	}
 	for _, u := range cfgs {
-		po := &proxy.Options{Policy: filterOf(u.Policy), Logger: logger}
+		po := &proxy.Options{Policy: filterOf(u.Policy), Logger: logger, MaxBodyBytes: c.MaxBody}
 		if u.IdentityJWT {
 			if !c.OAuth {
 				closeAll()

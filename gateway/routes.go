@@ -4,14 +4,78 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 
+	"github.com/mcpgate/mcpgate/demo"
+	"github.com/mcpgate/mcpgate/pipeline"
 	"github.com/mcpgate/mcpgate/redact"
 )
+
+func (g *Gateway) routes(mux *http.ServeMux) (http.Handler, error) {
+	o := g.opts
+
+	prm := g.metadataHandler()
+	mux.Handle("GET /.well-known/oauth-protected-resource", prm)
+	mux.Handle("GET /.well-known/oauth-protected-resource/{path...}", prm)
+
+	base := strings.TrimSuffix(g.public.Path, "/")
+	if base == "" {
+		base = "/mcp"
+	}
+	servedBase := false
+	for _, u := range o.Upstreams {
+		if !validPath(u.Path) {
+			return nil, fmt.Errorf("upstream %q: path %q must start with / and hold only letters, digits and . _ ~ - /", u.Name, u.Path)
+		}
+		if err := handle(mux, u.Path, g.mcpHandler(u.Policy, u.Handler)); err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
+		}
+		if u.Path == base {
+			servedBase = true
+		}
+	}
+	if !servedBase {
+		mux.Handle(base, g.mcpHandler(demo.Policy(), g.builtin()))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return g.common(mux), nil
+}
+
+// validPath reports whether p is a plain URL path, usable as a mux pattern
+// as it is (no method, host or wildcard syntax).
+func validPath(p string) bool {
+	if len(p) < 2 || p[0] != '/' {
+		return false
+	}
+	for _, c := range p {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.ContainsRune("._~-/", c):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// handle registers h at pattern, turning the mux's panic on a pattern that
+// conflicts with another (an upstream at /token, two upstreams at one path)
+// into an error.
+func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("path %s is already served by mcpgate or another upstream", pattern)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
+}
 
 type requestIDKey struct{}
 
@@ -33,34 +97,6 @@ func (g *Gateway) common(next http.Handler) http.Handler {
 	}))
 }
 
-// sameOrigin refuses browser requests from foreign origins on MCP
-// endpoints: CrossOriginProtection for unsafe methods, and an Origin check
-// for every method, since no MCP client needs a foreign origin. The OAuth
-// endpoints are not wrapped: browser-based clients call them cross-origin,
-// and the login pages carry their own CSRF protection.
-func (g *Gateway) sameOrigin(next http.Handler) http.Handler {
-	cop := http.NewCrossOriginProtection()
-	for _, o := range g.trustedOrigins() {
-		// AddTrustedOrigin only fails on malformed origins, which
-		// trustedOrigins never builds.
-		_ = cop.AddTrustedOrigin(o)
-	}
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSONError(w, http.StatusForbidden, "forbidden", "cross-origin request refused")
-	}))
-	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if o := r.Header.Get("Origin"); o != "" && o != "null" && !g.originAllowed(o) {
-			writeJSONError(w, http.StatusForbidden, "forbidden", "origin not allowed")
-			return
-		}
-		next.ServeHTTP(w, r)
-	}))
-}
-
-func (g *Gateway) trustedOrigins() []string {
-	return []string{g.public.Scheme + "://" + g.public.Host}
-}
-
 // checkHost refuses requests whose Host header names neither the public
 // host nor a loopback name, when they arrive on a loopback address: a DNS
 // rebinding page reaches 127.0.0.1 with its own host name in Host.
@@ -79,7 +115,7 @@ func (g *Gateway) hostAllowed(r *http.Request) bool {
 	if strings.EqualFold(host, g.public.Host) {
 		return true
 	}
-	if isLoopbackHost(host) {
+	if pipeline.LoopbackHost(host) {
 		return true
 	}
 	// A request that did not arrive on a loopback address came through the
@@ -91,30 +127,6 @@ func (g *Gateway) hostAllowed(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-func (g *Gateway) originAllowed(origin string) bool {
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Scheme+"://"+u.Host, g.public.Scheme+"://"+g.public.Host) {
-		return true
-	}
-	return isLoopbackHost(u.Host)
-}
-
-func isLoopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // newRequestID returns a 16-character id for correlating logs and audit

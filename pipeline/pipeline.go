@@ -1,0 +1,357 @@
+// Package pipeline is mcpgate's request path for MCP endpoints, as
+// net/http middleware that works in front of any MCP handler: the built-in
+// server, an upstream over HTTP or stdio, or a go-sdk server of your own.
+//
+// Every request goes through the same stages, in this order, each either
+// admitting the request or returning a refusal:
+//
+//  1. method and origin: GET, POST or DELETE, from no foreign page;
+//  2. authenticate: the bearer credential, from the headers alone, so an
+//     anonymous client never makes the server read or parse a body;
+//  3. read the body once, within the size limit;
+//  4. parse the JSON-RPC message or batch once, within the batch limit;
+//  5. authorize every call against the scope policy;
+//  6. session room: a new MCP session only while there is room for it;
+//  7. dispatch to the MCP handler, with the principal, the body and the
+//     parsed calls in the request context ([FromContext]);
+//  8. audit: one event per call, filled in one place from the outcome.
+//
+// Refusals are written by package refusal, one table for every status.
+//
+//	p := pipeline.New(authenticator, &pipeline.Options{Policy: policy, Audit: sink})
+//	http.Handle("/mcp", p.Handler(mcpHandler))
+package pipeline
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/authn"
+	"github.com/mcpgate/mcpgate/authz"
+	"github.com/mcpgate/mcpgate/refusal"
+)
+
+// Defaults of [Options].
+const (
+	DefaultMaxBodyBytes            = 4 << 20
+	DefaultMaxBatch                = 100
+	DefaultMaxSessions             = 100_000
+	DefaultMaxSessionsPerPrincipal = 100
+)
+
+// Options configure a [Pipeline]. The zero value is valid.
+type Options struct {
+	// Policy decides which scopes each call needs; nil lets any
+	// authenticated principal make every call.
+	Policy *authz.Policy
+	// ResourceMetadataURL is announced in 403 insufficient_scope
+	// challenges (RFC 9728), as the authenticator does in its 401s.
+	ResourceMetadataURL string
+	// PublicURL is the canonical URL of the MCP endpoint. Browser requests
+	// whose Origin is neither its origin nor a loopback one are refused.
+	// Nil allows same-origin and loopback origins only.
+	PublicURL *url.URL
+	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxBatch bounds the messages of a JSON-RPC batch; 0 means
+	// DefaultMaxBatch. A larger batch is refused before any call of it is
+	// audited or forwarded.
+	MaxBatch int
+	// MaxSessions bounds the MCP sessions of the handler; a new session
+	// beyond it is refused with 503. 0 means DefaultMaxSessions.
+	MaxSessions int
+	// MaxSessionsPerPrincipal bounds the sessions of one principal; a new
+	// one beyond it ends that principal's least recently used session. 0
+	// means DefaultMaxSessionsPerPrincipal.
+	MaxSessionsPerPrincipal int
+	// Audit receives one event per JSON-RPC call (one per request without
+	// calls). Nil audits nothing.
+	Audit func(*mcpgate.AuditEvent)
+	// RequestID returns the id of the request, for audit events; nil
+	// leaves it empty.
+	RequestID func(*http.Request) string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Pipeline is the request path in front of one MCP handler. Create it with
+// New and mount Handler.
+type Pipeline struct {
+	auth *authn.Authenticator
+	opts Options
+	cop  *http.CrossOriginProtection
+}
+
+// New returns a pipeline that authenticates with auth. opts may be nil.
+func New(auth *authn.Authenticator, opts *Options) *Pipeline {
+	p := &Pipeline{auth: auth}
+	if opts != nil {
+		p.opts = *opts
+	}
+	o := &p.opts
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = DefaultMaxSessions
+	}
+	if o.MaxSessionsPerPrincipal <= 0 {
+		o.MaxSessionsPerPrincipal = DefaultMaxSessionsPerPrincipal
+	}
+	if o.Audit == nil {
+		o.Audit = func(*mcpgate.AuditEvent) {}
+	}
+	if o.RequestID == nil {
+		o.RequestID = func(*http.Request) string { return "" }
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	p.cop = http.NewCrossOriginProtection()
+	if o.PublicURL != nil {
+		// Fails only on a malformed origin, which a parsed URL never gives.
+		_ = p.cop.AddTrustedOrigin(o.PublicURL.Scheme + "://" + o.PublicURL.Host)
+	}
+	return p
+}
+
+// Handler returns next behind the pipeline. If next implements
+// [SessionServer], its MCP sessions are bounded as Options say.
+func (p *Pipeline) Handler(next http.Handler) http.Handler {
+	var sessions *sessionTable
+	if ss, ok := next.(SessionServer); ok {
+		sessions = newSessionTable(ss, p.opts.MaxSessions, p.opts.MaxSessionsPerPrincipal)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		x := &exchange{start: p.opts.Now()}
+		x.rec.ResponseWriter = w
+		x.req.ID = p.opts.RequestID(r)
+
+		rf := p.admit(w, r, &x.req, sessions)
+		if rf != nil {
+			refusal.Write(&x.rec, rf)
+		} else {
+			p.dispatch(x, r, next, sessions)
+		}
+		p.audit(x, r, rf)
+	})
+}
+
+// exchange is one request on its way through the pipeline.
+type exchange struct {
+	start time.Time
+	req   Request
+	rec   recorder
+}
+
+// admit runs the stages before dispatch, in order, and returns the first
+// refusal.
+func (p *Pipeline) admit(w http.ResponseWriter, r *http.Request, req *Request, sessions *sessionTable) *refusal.Refusal {
+	if rf := p.checkMethodAndOrigin(r); rf != nil {
+		return rf
+	}
+	if rf := p.authenticate(r, req); rf != nil {
+		return rf
+	}
+	// A rate limit per principal goes here: after authentication, so that
+	// it is keyed by who is calling, and before the body is read.
+	var rf *refusal.Refusal
+	if req.Body, rf = readBody(w, r, p.opts.MaxBodyBytes); rf != nil {
+		return rf
+	}
+	if req.Body != nil {
+		if req.Calls, req.Batch, rf = parseCalls(req.Body, p.opts.MaxBatch); rf != nil {
+			return rf
+		}
+	}
+	if rf := p.authorize(req); rf != nil {
+		return rf
+	}
+	if sessions != nil && r.Header.Get("Mcp-Session-Id") == "" && req.Has("initialize") {
+		if !sessions.room(req.Principal.ID(), p.opts.Now()) {
+			return &refusal.Refusal{Kind: refusal.TooManySessions, ID: req.SingleID()}
+		}
+	}
+	return nil
+}
+
+// checkMethodAndOrigin admits the three methods of Streamable HTTP, and
+// refuses browser requests from foreign origins: no MCP client needs one,
+// and a page must not drive a local server (DNS rebinding, CSRF).
+func (p *Pipeline) checkMethodAndOrigin(r *http.Request) *refusal.Refusal {
+	switch r.Method {
+	case http.MethodPost, http.MethodGet, http.MethodDelete:
+	default:
+		return &refusal.Refusal{Kind: refusal.MethodNotAllowed, Header: allowHeader}
+	}
+	if err := p.cop.Check(r); err != nil {
+		return &refusal.Refusal{Kind: refusal.ForeignOrigin, Message: "cross-origin request refused", Err: err}
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" && !p.originAllowed(o) {
+		return &refusal.Refusal{Kind: refusal.ForeignOrigin}
+	}
+	return nil
+}
+
+var allowHeader = http.Header{"Allow": {"GET, POST, DELETE"}}
+
+func (p *Pipeline) originAllowed(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if pu := p.opts.PublicURL; pu != nil && strings.EqualFold(u.Scheme+"://"+u.Host, pu.Scheme+"://"+pu.Host) {
+		return true
+	}
+	return LoopbackHost(u.Host)
+}
+
+// LoopbackHost reports whether hostport names a loopback address or
+// localhost.
+func LoopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (p *Pipeline) authenticate(r *http.Request, req *Request) *refusal.Refusal {
+	pr, err := p.auth.Check(r)
+	if err != nil {
+		return p.auth.Refusal(r, err)
+	}
+	req.Principal = pr
+	return nil
+}
+
+func (p *Pipeline) authorize(req *Request) *refusal.Refusal {
+	if missing, ok := p.opts.Policy.Check(req.Principal, req.Calls); !ok {
+		return authn.InsufficientScope(p.opts.ResourceMetadataURL, missing...)
+	}
+	return nil
+}
+
+// dispatch hands the admitted request to next, with the principal and the
+// Request in its context and its body readable again, and keeps the
+// session table up to date with what next answers.
+func (p *Pipeline) dispatch(x *exchange, r *http.Request, next http.Handler, sessions *sessionTable) {
+	req := &x.req
+	ctx := mcpgate.WithPrincipal(WithRequest(r.Context(), req), req.Principal)
+	r = r.WithContext(ctx)
+	if req.Body != nil {
+		r.Body = req.NewBody()
+		r.ContentLength = int64(len(req.Body))
+	}
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sessions != nil {
+		x.rec.onHeader = func(status int, h http.Header) {
+			sessions.observe(req.Principal.ID(), r.Method, sid, status, h.Get("Mcp-Session-Id"), p.opts.Now())
+		}
+	}
+	next.ServeHTTP(&x.rec, r)
+}
+
+// audit records the outcome: one event per call of the request (a batch is
+// several, so no call hides behind another), or one for a request without
+// calls (GET, DELETE, a refused one).
+func (p *Pipeline) audit(x *exchange, r *http.Request, rf *refusal.Refusal) {
+	ev := mcpgate.AuditEvent{
+		Time:      x.start.UTC(),
+		RequestID: x.req.ID,
+		Method:    r.Method,
+		Remote:    r.RemoteAddr,
+		Status:    x.rec.status(),
+		Latency:   p.opts.Now().Sub(x.start),
+	}
+	if pr := x.req.Principal; pr != nil {
+		ev.Subject, ev.Tenant, ev.KeyID, ev.ClientID = pr.Subject, pr.Tenant, pr.KeyID, pr.ClientID
+	}
+	if rf != nil {
+		ev.Decision = rf.Kind.Decision()
+	} else {
+		ev.Decision = decisionFor(ev.Status)
+	}
+	if len(x.req.Calls) == 0 {
+		p.opts.Audit(&ev)
+		return
+	}
+	for _, c := range x.req.Calls {
+		e := ev
+		e.Method, e.Target = c.Method, c.Name
+		if e.Method == "" {
+			e.Method = "response"
+		}
+		p.opts.Audit(&e)
+	}
+}
+
+// decisionFor names what the status of a request that no stage refused
+// says happened: the server behind may still refuse (an SDK answers 403 to
+// a session of another principal).
+func decisionFor(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return mcpgate.DecisionUnauthenticated
+	case status == http.StatusForbidden:
+		return mcpgate.DecisionDeny
+	case status >= 400:
+		return mcpgate.DecisionError
+	}
+	return mcpgate.DecisionAllow
+}
+
+// recorder remembers the status written through it and tells onHeader
+// when the header goes out. Unwrap lets http.ResponseController reach
+// Flush and deadlines of the real writer, so SSE streams pass through
+// unbuffered.
+type recorder struct {
+	http.ResponseWriter
+	code     int
+	onHeader func(status int, h http.Header)
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+		if w.onHeader != nil {
+			w.onHeader(code, w.Header())
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *recorder) Flush() {
+	if w.code == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *recorder) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}

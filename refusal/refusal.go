@@ -1,0 +1,265 @@
+// Package refusal is the one place where mcpgate answers an MCP request it
+// will not serve. Each [Kind] has one row in a table: the HTTP status, the
+// audit decision, and the shape of the body a client gets, so the gateway,
+// the authenticator and the proxy answer the same refusal the same way.
+//
+// Two body shapes are used, each where clients expect it:
+//
+//   - an OAuth error object (RFC 6750 §3) for refusals about the
+//     credential or the origin (401, 403, and 503 when authentication
+//     cannot be decided), with WWW-Authenticate where RFC 6750 asks for it;
+//   - a JSON-RPC error object for refusals about the message or the server
+//     behind (400, 404, 405, 413, 429, 502, 503), which MCP clients show.
+//
+// What is sent never says more than the table and the caller's safe
+// message; why a credential was refused goes to the log and the audit
+// event only.
+package refusal
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/mcpgate/mcpgate"
+)
+
+// Kind names a refusal.
+type Kind uint8
+
+// The refusals, in the order the request path can produce them.
+const (
+	MethodNotAllowed    Kind = iota + 1 // 405: not GET, POST or DELETE
+	ForeignOrigin                       // 403: a browser page of another origin
+	Unauthenticated                     // 401: no, or no valid, credential
+	AuthUnavailable                     // 503: the credential could not be checked
+	RateLimited                         // 429: over a rate limit
+	BodyNotAllowed                      // 400: a GET or DELETE with a body
+	BodyTooLarge                        // 413: over the body limit
+	BodyUnreadable                      // 400: the body could not be read
+	ParseError                          // 400: not JSON
+	InvalidRequest                      // 400: not a valid JSON-RPC message
+	BatchTooLarge                       // 400: a batch with too many messages
+	InsufficientScope                   // 403: the credential lacks a scope
+	SessionNotFound                     // 404: unknown, expired or another principal's session
+	TooManySessions                     // 503: the server holds as many sessions as it may
+	UpstreamUnavailable                 // 502: the server behind did not answer
+	UpstreamUnusable                    // 502: its answer could not be checked, so it is withheld
+	Internal                            // 500
+)
+
+// JSON-RPC error codes used in refusals.
+const (
+	CodeParseError      = -32700
+	CodeInvalidRequest  = -32600
+	CodeInternalError   = -32603
+	CodeServerError     = -32000 // implementation-defined: rate limited, overloaded
+	CodeSessionNotFound = -32001
+)
+
+type shape uint8
+
+const (
+	shapeRPC   shape = iota // {"jsonrpc":"2.0","id":…,"error":{"code","message"[,"data"]}}
+	shapeOAuth              // {"error","error_description"[,"scope"]}
+)
+
+type row struct {
+	status   int
+	decision string // audit decision
+	shape    shape
+	code     int    // JSON-RPC code (shapeRPC)
+	name     string // OAuth error code (shapeOAuth), or the reason logged
+	message  string // default message sent to the client
+}
+
+var table = [...]row{
+	MethodNotAllowed:    {http.StatusMethodNotAllowed, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "method_not_allowed", "method not allowed"},
+	ForeignOrigin:       {http.StatusForbidden, mcpgate.DecisionDeny, shapeOAuth, 0, "forbidden", "origin not allowed"},
+	Unauthenticated:     {http.StatusUnauthorized, mcpgate.DecisionUnauthenticated, shapeOAuth, 0, "unauthorized", "a valid bearer credential is required"},
+	AuthUnavailable:     {http.StatusServiceUnavailable, mcpgate.DecisionError, shapeOAuth, 0, "temporarily_unavailable", "authentication is temporarily unavailable"},
+	RateLimited:         {http.StatusTooManyRequests, mcpgate.DecisionDeny, shapeRPC, CodeServerError, "rate_limited", "rate limit exceeded"},
+	BodyNotAllowed:      {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "body_not_allowed", "request takes no body"},
+	BodyTooLarge:        {http.StatusRequestEntityTooLarge, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "too_large", "request body too large"},
+	BodyUnreadable:      {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeParseError, "unreadable", "could not read request body"},
+	ParseError:          {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeParseError, "malformed", "parse error"},
+	InvalidRequest:      {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "invalid_request", "invalid request"},
+	BatchTooLarge:       {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "batch_too_large", "batch too large"},
+	InsufficientScope:   {http.StatusForbidden, mcpgate.DecisionDeny, shapeOAuth, 0, "insufficient_scope", "the credential lacks a required scope"},
+	SessionNotFound:     {http.StatusNotFound, mcpgate.DecisionError, shapeRPC, CodeSessionNotFound, "session_not_found", "session not found"},
+	TooManySessions:     {http.StatusServiceUnavailable, mcpgate.DecisionError, shapeRPC, CodeServerError, "too_many_sessions", "too many sessions; try again later"},
+	UpstreamUnavailable: {http.StatusBadGateway, mcpgate.DecisionError, shapeRPC, CodeInternalError, "upstream_unavailable", "upstream unavailable"},
+	UpstreamUnusable:    {http.StatusBadGateway, mcpgate.DecisionError, shapeRPC, CodeInternalError, "upstream_unusable", "upstream response unusable"},
+	Internal:            {http.StatusInternalServerError, mcpgate.DecisionError, shapeRPC, CodeInternalError, "internal", "internal error"},
+}
+
+// Status is the HTTP status of k.
+func (k Kind) Status() int { return table[k].status }
+
+// Decision is the audit decision recorded for k.
+func (k Kind) Decision() string { return table[k].decision }
+
+// String is k's name, as logged and audited ("too_large", "rate_limited").
+func (k Kind) String() string {
+	if int(k) >= len(table) || k == 0 {
+		return "kind(" + strconv.Itoa(int(k)) + ")"
+	}
+	return table[k].name
+}
+
+// A Refusal is one refused request: its Kind and what the answer carries
+// beyond the table's defaults. The zero values of the other fields keep
+// the defaults.
+type Refusal struct {
+	Kind Kind
+	// Message replaces the kind's default message; it is sent to the
+	// client, so it must say nothing a client should not know.
+	Message string
+	// Code replaces the kind's JSON-RPC error code (a parse error's
+	// -32700 or -32600).
+	Code int
+	// ID is the raw id of the JSON-RPC request answered; null when nil.
+	ID json.RawMessage
+	// Challenge is the WWW-Authenticate value of a 401 or 403.
+	Challenge string
+	// Scope names the scopes an insufficient_scope refusal lacks.
+	Scope string
+	// Data is the JSON-RPC error's data member, marshalled as JSON.
+	Data any
+	// Header holds further response headers (Allow, Retry-After,
+	// RateLimit).
+	Header http.Header
+	// Err is why, for the log and the audit event; never sent.
+	Err error
+}
+
+// New returns a refusal of kind k with the table's defaults.
+func New(k Kind) *Refusal { return &Refusal{Kind: k} }
+
+// Error describes r for logs.
+func (r *Refusal) Error() string {
+	s := r.Kind.String()
+	if r.Err != nil {
+		s += ": " + r.Err.Error()
+	}
+	return s
+}
+
+// Write answers the request with r.
+func Write(w http.ResponseWriter, r *Refusal) {
+	row := table[r.Kind]
+	h := w.Header()
+	for k, vv := range r.Header {
+		h[k] = vv
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	if r.Challenge != "" {
+		h.Set("WWW-Authenticate", r.Challenge)
+	}
+	msg := r.Message
+	if msg == "" {
+		msg = row.message
+	}
+	var b []byte
+	switch row.shape {
+	case shapeOAuth:
+		b = appendOAuth(make([]byte, 0, 128), row.name, msg, r.Scope)
+	default:
+		code := r.Code
+		if code == 0 {
+			code = row.code
+		}
+		b = appendRPC(make([]byte, 0, 128), r.ID, code, msg, r.Data)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(row.status)
+	_, _ = w.Write(b)
+}
+
+// Answer writes a refusal of kind k with message msg; a shorthand for
+// Write(w, &Refusal{Kind: k, Message: msg}).
+func Answer(w http.ResponseWriter, k Kind, msg string) {
+	Write(w, &Refusal{Kind: k, Message: msg})
+}
+
+func appendOAuth(b []byte, code, desc, scope string) []byte {
+	b = append(b, `{"error":`...)
+	b = appendString(b, code)
+	b = append(b, `,"error_description":`...)
+	if scope != "" {
+		desc += ": " + scope
+	}
+	b = appendString(b, desc)
+	if scope != "" {
+		b = append(b, `,"scope":`...)
+		b = appendString(b, scope)
+	}
+	return append(b, "}\n"...)
+}
+
+func appendRPC(b []byte, id json.RawMessage, code int, msg string, data any) []byte {
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	if len(id) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, id...)
+	}
+	b = append(b, `,"error":{"code":`...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, `,"message":`...)
+	b = appendString(b, msg)
+	if data != nil {
+		if d, err := json.Marshal(data); err == nil {
+			b = append(b, `,"data":`...)
+			b = append(b, d...)
+		}
+	}
+	return append(b, "}}\n"...)
+}
+
+func appendString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
+}
+
+// Challenge returns an RFC 6750 WWW-Authenticate value for the Bearer
+// scheme with the given auth-params, each a name and a value that is
+// quoted here: Challenge("resource_metadata", u, "error", "invalid_token").
+func Challenge(params ...string) string {
+	if len(params) < 2 {
+		return "Bearer"
+	}
+	var b strings.Builder
+	b.WriteString("Bearer ")
+	for i := 0; i+1 < len(params); i += 2 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(params[i])
+		b.WriteByte('=')
+		quote(&b, params[i+1])
+	}
+	return b.String()
+}
+
+// quote writes s as an RFC 9110 quoted-string: backslash and double quote
+// are escaped, and control characters, which a header may not carry, are
+// dropped.
+func quote(b *strings.Builder, s string) {
+	b.WriteByte('"')
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 && c != '\t', c == 0x7f:
+			// dropped
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+}
