@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate"
@@ -23,21 +24,29 @@ func (db *DB) AppendAudit(ctx context.Context, events ...*mcpgate.AuditEvent) er
 	}
 	ids := make([]int64, len(events))
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events
-			(at, request_id, subject, tenant, key_id, client_id, method, target, decision, status, latency_ns, remote)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for i, e := range events {
-			at := e.Time
-			if at.IsZero() {
-				at = time.Now()
+		// Many rows per INSERT: a statement per event costs more than the
+		// row itself. Rows of one statement get consecutive ids.
+		for start := 0; start < len(events); start += auditRowsPerInsert {
+			chunk := events[start:min(start+auditRowsPerInsert, len(events))]
+			args := make([]any, 0, len(chunk)*auditColumns)
+			for _, e := range chunk {
+				at := e.Time
+				if at.IsZero() {
+					at = time.Now()
+				}
+				args = append(args, at.UnixMicro(), e.RequestID, e.Subject, e.Tenant, e.KeyID,
+					e.ClientID, e.Method, e.Target, e.Decision, e.Status, int64(e.Latency), e.Remote)
 			}
-			if err := stmt.QueryRowContext(ctx, at.UnixMicro(), e.RequestID, e.Subject, e.Tenant, e.KeyID,
-				e.ClientID, e.Method, e.Target, e.Decision, e.Status, int64(e.Latency), e.Remote).Scan(&ids[i]); err != nil {
+			res, err := tx.ExecContext(ctx, insertAuditSQL(len(chunk)), args...)
+			if err != nil {
 				return err
+			}
+			last, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			for i := range chunk {
+				ids[start+i] = last - int64(len(chunk)-1-i)
 			}
 		}
 		return nil
@@ -53,6 +62,34 @@ func (db *DB) AppendAudit(ctx context.Context, events ...*mcpgate.AuditEvent) er
 		}
 	}
 	return nil
+}
+
+const (
+	auditColumns       = 12
+	auditRowsPerInsert = 64 // 768 parameters, well under SQLite's limit
+)
+
+// fullAuditInsert is the INSERT of a whole chunk, built once.
+var fullAuditInsert = buildAuditInsert(auditRowsPerInsert)
+
+func insertAuditSQL(rows int) string {
+	if rows == auditRowsPerInsert {
+		return fullAuditInsert
+	}
+	return buildAuditInsert(rows)
+}
+
+func buildAuditInsert(rows int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO audit_events
+		(at, request_id, subject, tenant, key_id, client_id, method, target, decision, status, latency_ns, remote) VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
 }
 
 // ListAudit returns events at or after since, oldest first, at most limit
