@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 
@@ -105,14 +106,14 @@ func levelOf(s string) (slog.Level, error) {
 
 // logger returns the process logger. Every handler is wrapped by the
 // redacting handler, so no code path can log a key, token or password.
-func (g *Globals) logger(e *env) *slog.Logger {
+func (g *Globals) logger(w io.Writer) *slog.Logger {
 	lvl, _ := levelOf(g.LogLevel)
 	opts := &slog.HandlerOptions{Level: lvl}
 	var h slog.Handler
 	if g.LogFormat == "json" {
-		h = slog.NewJSONHandler(e.stderr, opts)
+		h = slog.NewJSONHandler(w, opts)
 	} else {
-		h = slog.NewTextHandler(e.stderr, opts)
+		h = slog.NewTextHandler(w, opts)
 	}
 	l := slog.New(redact.NewHandler(h))
 	// Packages that log through slog.Default get the same redaction.

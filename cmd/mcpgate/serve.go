@@ -38,7 +38,11 @@ type ServeCmd struct {
 
 // Run serves until the context ends, then shuts down gracefully.
 func (c *ServeCmd) Run(e *env, g *Globals) error {
-	logger := g.logger(e)
+	// Log lines are written out in batches (every 100 ms, or at 64 KiB)
+	// rather than one system call per request.
+	logs := newLogBuffer(e.stderr, 64<<10, 100*time.Millisecond)
+	defer logs.Close()
+	logger := g.logger(logs)
 	if _, err := gateway.ParsePublicURL(g.PublicURL); err != nil {
 		return usageError{err}
 	}
