@@ -26,7 +26,7 @@ func (g *Gateway) mcpHandler(policy *authz.Policy, next http.Handler) http.Handl
 		MaxSessions:             o.MaxSessions,
 		MaxSessionsPerPrincipal: o.MaxSessionsPerPrincipal,
 		Audit:                   g.audit.record,
-		RequestID:               func(r *http.Request) string { return requestIDFrom(r.Context()) },
+		RequestID:               requestID,
 		Now:                     o.Now,
 	}).Handler(next)
 }

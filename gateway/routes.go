@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -77,11 +76,13 @@ func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
 	return nil
 }
 
-type requestIDKey struct{}
-
-func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+// requestID returns the id common gave the request, from the response
+// header it set: no context value, so no copy of the request.
+func requestID(w http.ResponseWriter, _ *http.Request) string {
+	if v := w.Header()["X-Request-Id"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // common wraps every route: panic recovery (logged through the redacting
@@ -91,9 +92,10 @@ func (g *Gateway) common(next http.Handler) http.Handler {
 	checked := g.checkHost(next)
 	return redact.Recover(g.logger)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
-		w.Header().Set("X-Request-Id", id)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		checked.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		h := w.Header()
+		h["X-Request-Id"] = []string{id}
+		h["X-Content-Type-Options"] = nosniff
+		checked.ServeHTTP(w, r)
 	}))
 }
 
@@ -128,6 +130,8 @@ func (g *Gateway) hostAllowed(r *http.Request) bool {
 	}
 	return false
 }
+
+var nosniff = []string{"nosniff"}
 
 // newRequestID returns a 16-character id for correlating logs and audit
 // events. It needs to be unique, not secret, so it comes from the fast

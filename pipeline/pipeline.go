@@ -72,8 +72,9 @@ type Options struct {
 	// calls). Nil audits nothing.
 	Audit func(*mcpgate.AuditEvent)
 	// RequestID returns the id of the request, for audit events; nil
-	// leaves it empty.
-	RequestID func(*http.Request) string
+	// leaves it empty. It gets the response writer too, for ids set as a
+	// response header by middleware in front.
+	RequestID func(http.ResponseWriter, *http.Request) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -109,7 +110,7 @@ func New(auth *authn.Authenticator, opts *Options) *Pipeline {
 		o.Audit = func(*mcpgate.AuditEvent) {}
 	}
 	if o.RequestID == nil {
-		o.RequestID = func(*http.Request) string { return "" }
+		o.RequestID = func(http.ResponseWriter, *http.Request) string { return "" }
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -132,7 +133,7 @@ func (p *Pipeline) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		x := &exchange{start: p.opts.Now()}
 		x.rec.ResponseWriter = w
-		x.req.ID = p.opts.RequestID(r)
+		x.req.ID = p.opts.RequestID(w, r)
 
 		rf := p.admit(w, r, &x.req, sessions)
 		if rf != nil {
