@@ -29,12 +29,16 @@ if [ -z "${MCPGATE_SKIP_SERVICES:-}" ]; then
   pg_isready -h 127.0.0.1 -p 5432 -q || { echo "Postgres is not running on 127.0.0.1:5432 (MCPGATE_SKIP_SERVICES=1 skips its tests)" >&2; exit 1; }
 fi
 
-step "go vet"
+step "go vet, go mod tidy"
 go vet ./...
+go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
 
 step "go test -race"
 mkdir -p test-artifacts
 MCPGATE_ARTIFACTS="$root/test-artifacts" go test -race -count=1 -timeout 20m ./...
+
+step "load smoke: every target answers 200 through the real binary (scripts/bench.sh for the full run)"
+scripts/bench.sh -smoke
 
 step "fuzz (short runs)"
 # A fuzz run that ends while a worker is busy can fail with "context
