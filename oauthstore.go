@@ -43,10 +43,14 @@ type AuthRequestStore interface {
 	// DeleteAuthRequest removes a request (denied); ErrNotFound if unknown.
 	DeleteAuthRequest(ctx context.Context, id string) error
 	// RedeemCode marks the code with hash used at at and returns its request.
-	// If the code was already used it returns the request and ErrConflict;
-	// ErrNotFound for an unknown code. Of concurrent redemptions of one
-	// code, exactly one succeeds.
-	RedeemCode(ctx context.Context, hash []byte, at time.Time) (*AuthRequest, error)
+	// check, if not nil, first decides whether the caller may redeem the
+	// request at all (its client, PKCE verifier and redirect URI): if it
+	// returns an error, the code is left as it was and RedeemCode returns
+	// that error, so that only the code's owner can use it up. If check
+	// passes and the code was already used it returns the request and
+	// ErrConflict; ErrNotFound for an unknown code. Of concurrent
+	// redemptions of one code, exactly one succeeds.
+	RedeemCode(ctx context.Context, hash []byte, at time.Time, check func(*AuthRequest) error) (*AuthRequest, error)
 }
 
 // RefreshToken is the stored form of a refresh token: only its SHA-256 hash.

@@ -17,11 +17,21 @@ import (
 // verifier must match the S256 challenge, a resource, if sent, must equal
 // the grant's, and the API key the user signed in with, if any, must still
 // be valid.
+//
+// The client, redirect_uri, verifier and resource are checked before the
+// code is used up: someone who got hold of a code but not its verifier can
+// neither burn it before its owner redeems it nor, by replaying it, revoke
+// the owner's tokens.
 func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
 	now := s.now()
 	c := clientOf(r.Client)
-	ar, err := s.requests.RedeemCode(ctx, hashToken(r.Data.Code), now)
+	ar, err := s.requests.RedeemCode(ctx, hashToken(r.Data.Code), now, func(ar *mcpgate.AuthRequest) error {
+		return s.checkCodeRequest(r, c, ar)
+	})
+	var refused *oidc.Error
 	switch {
+	case errors.As(err, &refused):
+		return nil, err
 	case errors.Is(err, mcpgate.ErrConflict):
 		s.opts.Logger.WarnContext(ctx, "oauth: authorization code reused", "client_id", ar.ClientID, "request", ar.ID)
 		if err := s.tokens.RevokeTokenFamily(ctx, ar.ID, now); err != nil {
@@ -35,20 +45,8 @@ func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Ac
 	case err != nil:
 		return nil, s.serverError(ctx, "redeem code", err)
 	}
-	if ar.ClientID != c.ID {
-		return nil, invalidGrant("authorization code was issued to another client")
-	}
 	if !now.Before(ar.ExpiresAt) {
 		return nil, invalidGrant("authorization code expired")
-	}
-	if r.Data.RedirectURI != ar.RedirectURI {
-		return nil, invalidGrant("redirect_uri does not match the authorization request")
-	}
-	if r.Data.CodeVerifier == "" || !oidc.VerifyCodeChallenge(&oidc.CodeChallenge{Challenge: ar.CodeChallenge, Method: oidc.CodeChallengeMethodS256}, r.Data.CodeVerifier) {
-		return nil, invalidGrant("code_verifier does not match the code_challenge")
-	}
-	if _, ok := s.checkResource(r.Form["resource"], ar.Resource); !ok {
-		return nil, invalidTarget()
 	}
 	g, ok := s.activeGrant(ctx, ar.GrantID)
 	if !ok {
@@ -70,4 +68,23 @@ func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Ac
 		family:   ar.ID,
 		refresh:  slices.Contains(c.GrantTypes, GrantRefreshToken),
 	})
+}
+
+// checkCodeRequest decides whether the token request r of client c may
+// redeem the code of authorization request ar: it was issued to c, for the
+// same redirect_uri and resource, and r carries the PKCE verifier.
+func (s *opServer) checkCodeRequest(r *op.ClientRequest[oidc.AccessTokenRequest], c *mcpgate.Client, ar *mcpgate.AuthRequest) error {
+	if ar.ClientID != c.ID {
+		return invalidGrant("authorization code was issued to another client")
+	}
+	if r.Data.RedirectURI != ar.RedirectURI {
+		return invalidGrant("redirect_uri does not match the authorization request")
+	}
+	if r.Data.CodeVerifier == "" || !oidc.VerifyCodeChallenge(&oidc.CodeChallenge{Challenge: ar.CodeChallenge, Method: oidc.CodeChallengeMethodS256}, r.Data.CodeVerifier) {
+		return invalidGrant("code_verifier does not match the code_challenge")
+	}
+	if _, ok := s.checkResource(r.Form["resource"], ar.Resource); !ok {
+		return invalidTarget()
+	}
+	return nil
 }

@@ -316,3 +316,45 @@ func TestConfidentialCodeFlow(t *testing.T) {
 		t.Errorf("refresh with the secret: %s", r.Error)
 	}
 }
+
+// TestCodeBurntOnlyByOwner: a code presented by another client, without the
+// PKCE verifier, or with another redirect URI is refused without being
+// used up, and the tokens of its owner are not revoked: only a redemption
+// that passes every check uses the code.
+func TestCodeBurntOnlyByOwner(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.addPublicClient("http://127.0.0.1:5000/callback")
+	thief := e.addPublicClient("http://127.0.0.1:5000/callback")
+	code := e.code(authorizeParams(c))
+	for name, edit := range map[string]func(url.Values){
+		"another client":     func(v url.Values) { v.Set("client_id", thief.ID) },
+		"no verifier":        func(v url.Values) { v.Del("code_verifier") },
+		"wrong verifier":     func(v url.Values) { v.Set("code_verifier", testVerifier+"x") },
+		"other redirect_uri": func(v url.Values) { v.Set("redirect_uri", "http://127.0.0.1:5000/other") },
+		"other resource":     func(v url.Values) { v.Set("resource", "https://other.example.com/mcp") },
+	} {
+		if tr := e.exchange(c, code, edit); tr.AccessToken != "" || tr.Error == "" {
+			t.Errorf("%s: got a token", name)
+		}
+	}
+	tr := e.exchange(c, code, nil)
+	if tr.AccessToken == "" {
+		t.Fatalf("owner after refused attempts: %s (%s), want tokens", tr.Error, tr.Description)
+	}
+	// Once used, a thief presenting the code again does not revoke the
+	// owner's tokens; the owner presenting it again does (reuse).
+	e.exchange(c, code, func(v url.Values) { v.Set("client_id", thief.ID) })
+	e.exchange(c, code, func(v url.Values) { v.Set("code_verifier", testVerifier+"x") })
+	if _, err := e.verify(tr.AccessToken); err != nil {
+		t.Errorf("owner's token after a thief replayed the code: %v", err)
+	}
+	if got := e.alerts.list(); slices.Contains(got, "oauth.code_reuse") {
+		t.Errorf("alerts = %v: a replay without the verifier counted as reuse", got)
+	}
+	if r := e.exchange(c, code, nil); r.Error != "invalid_grant" {
+		t.Errorf("owner reusing the code: %q, want invalid_grant", r.Error)
+	}
+	if _, err := e.verify(tr.AccessToken); err == nil {
+		t.Error("owner reused the code and its token still verifies")
+	}
+}

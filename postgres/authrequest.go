@@ -87,25 +87,40 @@ func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {
 	return nil
 }
 
-// RedeemCode marks the code used and returns its request; a code used
-// before is returned with mcpgate.ErrConflict. The row lock makes two
-// concurrent redemptions take turns: exactly one wins.
-func (db *DB) RedeemCode(ctx context.Context, hash []byte, at time.Time) (*mcpgate.AuthRequest, error) {
-	var r *mcpgate.AuthRequest
+// RedeemCode marks the code used and returns its request, unless check
+// refuses it (the code is then left unused and check's error returned); a
+// code used before is returned with mcpgate.ErrConflict. The row lock
+// makes two concurrent redemptions take turns: exactly one wins.
+func (db *DB) RedeemCode(ctx context.Context, hash []byte, at time.Time, check func(*mcpgate.AuthRequest) error) (*mcpgate.AuthRequest, error) {
+	var (
+		r       *mcpgate.AuthRequest
+		refused error
+	)
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		r, err = scanAuthRequest(tx.QueryRow(ctx, selectAuthRequest+" WHERE code_hash = $1 FOR UPDATE", hash))
 		if errNoRows(err) {
 			return mcpgate.ErrNotFound
 		}
-		if err != nil || !r.UsedAt.IsZero() {
+		if err != nil {
 			return err
+		}
+		if check != nil {
+			if refused = check(r); refused != nil {
+				return nil
+			}
+		}
+		if !r.UsedAt.IsZero() {
+			return nil
 		}
 		_, err = tx.Exec(ctx, "UPDATE oauth_auth_requests SET used_at = $1 WHERE id = $2", at, r.ID)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: redeem code: %w", err)
+	}
+	if refused != nil {
+		return nil, refused
 	}
 	if !r.UsedAt.IsZero() {
 		return r, fmt.Errorf("postgres: redeem code: %w", mcpgate.ErrConflict)

@@ -108,10 +108,14 @@ func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {
 	return nil
 }
 
-// RedeemCode marks the code used and returns its request; a code used
-// before is returned with mcpgate.ErrConflict.
-func (db *DB) RedeemCode(ctx context.Context, hash []byte, at time.Time) (*mcpgate.AuthRequest, error) {
-	var r *mcpgate.AuthRequest
+// RedeemCode marks the code used and returns its request, unless check
+// refuses it (the code is then left unused and check's error returned); a
+// code used before is returned with mcpgate.ErrConflict.
+func (db *DB) RedeemCode(ctx context.Context, hash []byte, at time.Time, check func(*mcpgate.AuthRequest) error) (*mcpgate.AuthRequest, error) {
+	var (
+		r       *mcpgate.AuthRequest
+		refused error
+	)
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		r, err = scanAuthRequest(tx.QueryRowContext(ctx, selectAuthRequest+" WHERE code_hash = ?", hash))
@@ -121,6 +125,11 @@ func (db *DB) RedeemCode(ctx context.Context, hash []byte, at time.Time) (*mcpga
 		if err != nil {
 			return err
 		}
+		if check != nil {
+			if refused = check(r); refused != nil {
+				return nil
+			}
+		}
 		if !r.UsedAt.IsZero() {
 			return nil
 		}
@@ -129,6 +138,9 @@ func (db *DB) RedeemCode(ctx context.Context, hash []byte, at time.Time) (*mcpga
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: redeem code: %w", err)
+	}
+	if refused != nil {
+		return nil, refused
 	}
 	if !r.UsedAt.IsZero() {
 		return r, fmt.Errorf("sqlite: redeem code: %w", mcpgate.ErrConflict)

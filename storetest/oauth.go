@@ -50,7 +50,7 @@ func testSingleUse(t *testing.T, s mcpgate.OAuthStore) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			_, err := s.RedeemCode(ctx, digest("code"), base)
+			_, err := s.RedeemCode(ctx, digest("code"), base, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -172,7 +172,7 @@ func testAuthRequests(t *testing.T, s mcpgate.OAuthStore) {
 		!got.ExpiresAt.Equal(r.ExpiresAt.Truncate(Precision)) {
 		t.Fatalf("AuthRequest = %+v, %v", got, err)
 	}
-	if _, err := s.RedeemCode(ctx, digest("code"), base); !errors.Is(err, mcpgate.ErrNotFound) {
+	if _, err := s.RedeemCode(ctx, digest("code"), base, nil); !errors.Is(err, mcpgate.ErrNotFound) {
 		t.Errorf("RedeemCode before approval = %v, want ErrNotFound", err)
 	}
 	r.Subject, r.Tenant, r.GrantID, r.Scopes, r.CodeHash, r.ExpiresAt = "alice", "t", "g", []string{"x"}, digest("code"), base.Add(time.Minute)
@@ -182,11 +182,27 @@ func testAuthRequests(t *testing.T, s mcpgate.OAuthStore) {
 	if err := s.ApproveAuthRequest(ctx, r); !errors.Is(err, mcpgate.ErrNotFound) {
 		t.Errorf("ApproveAuthRequest twice = %v, want ErrNotFound", err)
 	}
-	red, err := s.RedeemCode(ctx, digest("code"), base.Add(time.Second))
+	// A redemption its check refuses leaves the code as it was, used or not.
+	errRefused := errors.New("refused")
+	refuse := func(*mcpgate.AuthRequest) error { return errRefused }
+	if got, err := s.RedeemCode(ctx, digest("code"), base, refuse); !errors.Is(err, errRefused) || got != nil {
+		t.Errorf("RedeemCode refused by its check = %+v, %v; want nil and the check's error", got, err)
+	}
+	var checked mcpgate.AuthRequest
+	red, err := s.RedeemCode(ctx, digest("code"), base.Add(time.Second), func(r *mcpgate.AuthRequest) error {
+		checked = *r
+		return nil
+	})
+	if checked.ID != "r1" || checked.CodeChallenge != "ch" || !checked.UsedAt.IsZero() {
+		t.Errorf("check saw %+v, want the unused request r1", checked)
+	}
 	if err != nil || red.ID != "r1" || red.Subject != "alice" || red.GrantID != "g" || !slices.Equal(red.Scopes, []string{"x"}) {
 		t.Fatalf("RedeemCode = %+v, %v", red, err)
 	}
-	again, err := s.RedeemCode(ctx, digest("code"), base.Add(2*time.Second))
+	if _, err := s.RedeemCode(ctx, digest("code"), base.Add(2*time.Second), refuse); !errors.Is(err, errRefused) {
+		t.Errorf("RedeemCode of a used code refused by its check = %v, want the check's error", err)
+	}
+	again, err := s.RedeemCode(ctx, digest("code"), base.Add(2*time.Second), nil)
 	if !errors.Is(err, mcpgate.ErrConflict) || again == nil || again.ID != "r1" {
 		t.Errorf("RedeemCode twice = %+v, %v; want the request and ErrConflict", again, err)
 	}
