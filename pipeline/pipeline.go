@@ -9,7 +9,9 @@
 //  2. authenticate: the bearer credential, from the headers alone, so an
 //     anonymous client never makes the server read or parse a body;
 //  3. read the body once, within the size limit;
-//  4. parse the JSON-RPC message or batch once, within the batch limit;
+//  4. parse the JSON-RPC message or batch once, within the batch limit,
+//     and check that the Mcp-Method and Mcp-Name headers, where sent,
+//     name what the body does (SEP-2243);
 //  5. authorize every call against the scope policy;
 //  6. session room: a new MCP session only while there is room for it;
 //  7. dispatch to the MCP handler, with the principal, the body and the
@@ -171,6 +173,9 @@ func (p *Pipeline) admit(w http.ResponseWriter, r *http.Request, req *Request, s
 		if req.Calls, req.Batch, rf = parseCalls(req.Body, p.opts.MaxBatch); rf != nil {
 			return rf
 		}
+		if rf := checkHeaders(r.Header, req); rf != nil {
+			return rf
+		}
 	}
 	if rf := p.authorize(req); rf != nil {
 		return rf
@@ -236,6 +241,39 @@ func (p *Pipeline) authenticate(r *http.Request, req *Request) *refusal.Refusal 
 	}
 	req.Principal = pr
 	return nil
+}
+
+// checkHeaders refuses a message whose Mcp-Method or Mcp-Name header (the
+// standard request headers of SEP-2243, which load balancers and gateways
+// route by) names something other than its body: the policy and the audit
+// read the body, so the two must agree. Headers not sent are not required
+// here; the server behind may require them.
+func checkHeaders(h http.Header, req *Request) *refusal.Refusal {
+	method, name := h["Mcp-Method"], h["Mcp-Name"]
+	if len(method) == 0 && len(name) == 0 {
+		return nil
+	}
+	if req.Batch || len(req.Calls) != 1 || req.Calls[0].Method == "" {
+		return &refusal.Refusal{Kind: refusal.HeaderMismatch, Message: "Mcp-Method and Mcp-Name apply to a single request"}
+	}
+	c := req.Calls[0]
+	if len(method) > 0 && (len(method) > 1 || method[0] != c.Method) {
+		return &refusal.Refusal{Kind: refusal.HeaderMismatch, ID: req.SingleID(), Message: "header mismatch: Mcp-Method does not match the body"}
+	}
+	if len(name) > 0 && hasName(c.Method) && (len(name) > 1 || name[0] != c.Name) {
+		return &refusal.Refusal{Kind: refusal.HeaderMismatch, ID: req.SingleID(), Message: "header mismatch: Mcp-Name does not match the body"}
+	}
+	return nil
+}
+
+// hasName reports whether method's params name a tool, resource or prompt
+// that Mcp-Name carries.
+func hasName(method string) bool {
+	switch method {
+	case "tools/call", "resources/read", "prompts/get":
+		return true
+	}
+	return false
 }
 
 func (p *Pipeline) authorize(req *Request) *refusal.Refusal {

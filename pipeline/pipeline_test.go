@@ -361,3 +361,37 @@ func TestSessionBounds(t *testing.T) {
 		t.Errorf("after a DELETE: %d, want 200", status)
 	}
 }
+
+// Mcp-Method and Mcp-Name, where sent, must name what the body does: the
+// policy and the audit read the body, a router may read the headers.
+func TestStandardHeadersMatchTheBody(t *testing.T) {
+	next := &spy{}
+	srv, _ := newPipeline(t, &pipeline.Options{Policy: policy}, next)
+	u := srv.URL + "/mcp"
+	tests := []struct {
+		name string
+		hdr  map[string]string
+		body string
+		want int
+	}{
+		{"none", nil, call(1, "read_doc"), 200},
+		{"both match", map[string]string{"Mcp-Method": "tools/call", "Mcp-Name": "read_doc"}, call(1, "read_doc"), 200},
+		{"method differs", map[string]string{"Mcp-Method": "tools/list"}, call(1, "read_doc"), 400},
+		{"name differs", map[string]string{"Mcp-Method": "tools/call", "Mcp-Name": "read_other"}, call(1, "read_doc"), 400},
+		{"name of a method without one", map[string]string{"Mcp-Method": "ping", "Mcp-Name": "x"}, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, 200},
+		{"on a batch", map[string]string{"Mcp-Method": "tools/call"}, batch(2), 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := next.count()
+			resp := do(t, http.MethodPost, u, "tok-alice", tc.body, tc.hdr)
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, b)
+			}
+			if tc.want == 400 && (!strings.Contains(string(b), `"code":-32020`) || next.count() != before) {
+				t.Errorf("refusal %s; reached the server: %v", b, next.count() != before)
+			}
+		})
+	}
+}

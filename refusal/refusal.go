@@ -41,6 +41,7 @@ const (
 	ParseError                          // 400: not JSON
 	InvalidRequest                      // 400: not a valid JSON-RPC message
 	BatchTooLarge                       // 400: a batch with too many messages
+	HeaderMismatch                      // 400: Mcp-Method or Mcp-Name differs from the body
 	InsufficientScope                   // 403: the credential lacks a scope
 	SessionNotFound                     // 404: unknown, expired or another principal's session
 	TooManySessions                     // 503: the server holds as many sessions as it may
@@ -56,6 +57,7 @@ const (
 	CodeInternalError   = -32603
 	CodeServerError     = -32000 // implementation-defined: rate limited, overloaded
 	CodeSessionNotFound = -32001
+	CodeHeaderMismatch  = -32020 // SEP-2243: a standard request header differs from the body
 )
 
 type shape uint8
@@ -86,6 +88,7 @@ var table = [...]row{
 	ParseError:          {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeParseError, "malformed", "parse error"},
 	InvalidRequest:      {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "invalid_request", "invalid request"},
 	BatchTooLarge:       {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "batch_too_large", "batch too large"},
+	HeaderMismatch:      {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeHeaderMismatch, "header_mismatch", "header mismatch"},
 	InsufficientScope:   {http.StatusForbidden, mcpgate.DecisionDeny, shapeOAuth, 0, "insufficient_scope", "the credential lacks a required scope"},
 	SessionNotFound:     {http.StatusNotFound, mcpgate.DecisionError, shapeRPC, CodeSessionNotFound, "session_not_found", "session not found"},
 	TooManySessions:     {http.StatusServiceUnavailable, mcpgate.DecisionError, shapeRPC, CodeServerError, "too_many_sessions", "too many sessions; try again later"},
