@@ -55,16 +55,21 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	if c.AccessTokenTTL < time.Second || c.AccessTokenTTL > 24*time.Hour {
 		return usagef("--access-token-ttl must be between 1s and 24h")
 	}
-	store, err := g.openStore(e)
-	if err != nil {
-		return err
+	if _, err := net.ResolveTCPAddr("tcp", g.Listen); err != nil {
+		return usagef("--listen %q: %v", g.Listen, err)
 	}
-	defer store.Close()
+	// Listen before opening the store, so a port in use fails before a
+	// data directory is created.
 	ln, err := net.Listen("tcp", g.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
+	store, err := g.openStore(e)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	if g.publicDefaulted {
 		g.PublicURL = "http://" + ln.Addr().String() + "/mcp"
 	}
