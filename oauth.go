@@ -21,9 +21,14 @@ type Client struct {
 	Subject string
 	Tenant  string
 	// Source says how the client came to be: "cli", "dcr" or "cimd".
-	Source    string
-	CreatedAt time.Time
-	RevokedAt time.Time // zero: active
+	Source string
+	// Introspection marks a confidential client that may introspect tokens
+	// issued to other clients (RFC 7662), such as a resource server
+	// checking the access tokens it receives. Any other client learns
+	// only about its own tokens.
+	Introspection bool
+	CreatedAt     time.Time
+	RevokedAt     time.Time // zero: active
 }
 
 // ClientStore keeps OAuth clients.

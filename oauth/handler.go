@@ -55,9 +55,9 @@ func (s *Server) buildHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(p+PathAuthorize, errorPage(protocol))
 	mux.Handle(p+PathJWKS, protocol)
-	mux.Handle(p+PathRevoke, basicChallenge(protocol))
+	mux.Handle(p+PathRevoke, challenge(requireClient(protocol, false)))
 	mux.Handle(p+PathToken, noStore(basicChallenge(protocol)))
-	mux.Handle(p+PathIntrospect, noStore(basicChallenge(protocol)))
+	mux.Handle(p+PathIntrospect, noStore(challenge(requireClient(protocol, true))))
 	if !s.opts.DisableRegistration {
 		mux.Handle(p+PathRegister, noStore(http.HandlerFunc(s.serveRegister)))
 	}
@@ -82,6 +82,45 @@ func basicChallenge(h http.Handler) http.Handler {
 			w = &challengeWriter{ResponseWriter: w}
 		}
 		h.ServeHTTP(w, r)
+	})
+}
+
+// challenge adds the WWW-Authenticate challenge to every 401 answer of an
+// endpoint only servers and confidential clients call, authenticated or
+// not (RFC 7662 §2.3, RFC 9110 §15.5.2); /token keeps it for Basic
+// attempts, so that a browser-based client is not shown a password prompt.
+func challenge(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&challengeWriter{ResponseWriter: w}, r)
+	})
+}
+
+// requireClient answers 401 invalid_client to a request that does not
+// identify its client as the endpoint requires, before the library would
+// answer 400: with needSecret, a client secret (introspection is for
+// confidential clients, [RFC 7662] §2.1); otherwise a client id at least
+// (a public client may revoke its own tokens, [RFC 7009] §2.1).
+//
+// [RFC 7662]: https://www.rfc-editor.org/rfc/rfc7662
+// [RFC 7009]: https://www.rfc-editor.org/rfc/rfc7009
+func requireClient(h http.Handler, needSecret bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			op.WriteError(w, r, oidc.ErrInvalidRequest().WithDescription("error parsing form"), nil)
+			return
+		}
+		id, secret, basic := r.BasicAuth()
+		if !basic {
+			id, secret = r.Form.Get("client_id"), r.Form.Get("client_secret")
+		}
+		switch {
+		case id == "":
+			op.WriteError(w, r, invalidClient("client authentication required"), nil)
+		case needSecret && secret == "":
+			op.WriteError(w, r, invalidClient("client must authenticate with its secret"), nil)
+		default:
+			h.ServeHTTP(w, r)
+		}
 	})
 }
 

@@ -8,11 +8,18 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
-// Introspect answers RFC 7662 token introspection for confidential
-// clients (the library refuses unauthenticated callers first). An access
-// token is active if Verify accepts it; a refresh token only for the client
-// it was issued to. A token of a grant approved under an API key is active
-// only while the key is valid. Anything else is {"active": false}.
+// Introspect answers [RFC 7662] token introspection for confidential
+// clients; requests without a client secret never get here (see
+// requireClient). A client learns only about tokens issued to itself
+// (§4: the server must not tell a client about tokens it has no business
+// with), unless it is registered for introspection (Client.Introspection),
+// as a resource server is: then about every access token. An access token
+// is active if Verify accepts it; a refresh token only ever for the client
+// it was issued to, since no resource server holds one. A token of a grant
+// approved under an API key is active only while the key is valid.
+// Anything else is {"active": false}.
+//
+// [RFC 7662]: https://www.rfc-editor.org/rfc/rfc7662
 func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
 	cc := r.Data.ClientCredentials
 	c, err := s.lookupClient(ctx, cc.ClientID)
@@ -22,7 +29,7 @@ func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 	token := r.Data.IntrospectionRequest.Token
 	resp := &oidc.IntrospectionResponse{}
 	if strings.Count(token, ".") == 2 {
-		if p, err := s.Verifier().Verify(ctx, token); err == nil && s.keyLive(ctx, p.KeyID) {
+		if p, err := s.Verifier().Verify(ctx, token); err == nil && (c.Introspection || p.ClientID == c.ID) && s.keyLive(ctx, p.KeyID) {
 			resp.Active = true
 			resp.Scope = p.Scopes
 			resp.ClientID = p.ClientID

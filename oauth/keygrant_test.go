@@ -217,7 +217,7 @@ func TestKeyGrantIntrospection(t *testing.T) {
 	if err := ks.CreateKey(ctx, k); err != nil {
 		t.Fatal(err)
 	}
-	rs, secret, err := e.srv.AddClient(ctx, NewClient{Name: "rs", Confidential: true, GrantTypes: []string{GrantClientCredentials}})
+	rs, secret, err := e.srv.AddClient(ctx, NewClient{Name: "rs", Confidential: true, Introspection: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,14 +174,27 @@ type NewClient struct {
 	// Subject defaults to the client id.
 	Subject, Tenant string
 	Source          string // SourceCLI (default), SourceDCR
+	// Introspection lets the client introspect tokens issued to other
+	// clients, as a resource server does; it needs Confidential and
+	// Source SourceCLI. Such a client with no RedirectURIs and no
+	// GrantTypes gets no grant at all: it only introspects.
+	Introspection bool
 }
 
 // AddClient validates and stores a new client and returns it with its
 // secret ("" for a public client). The secret is shown once and only its
 // hash is kept.
 func (s *Server) AddClient(ctx context.Context, nc NewClient) (*mcpgate.Client, string, error) {
+	if nc.Introspection {
+		if !nc.Confidential {
+			return nil, "", badMetadata("introspection requires a confidential client")
+		}
+		if nc.Source != "" && nc.Source != SourceCLI {
+			return nil, "", badMetadata("introspection is only for clients added with the CLI")
+		}
+	}
 	gts := nc.GrantTypes
-	if len(gts) == 0 {
+	if len(gts) == 0 && !(nc.Introspection && len(nc.RedirectURIs) == 0) {
 		gts = []string{GrantAuthorizationCode, GrantRefreshToken}
 	}
 	for _, g := range gts {
@@ -219,15 +232,16 @@ func (s *Server) AddClient(ctx context.Context, nc NewClient) (*mcpgate.Client, 
 		source = SourceCLI
 	}
 	c := &mcpgate.Client{
-		ID:           "mcpc_" + randomToken(16),
-		Name:         nc.Name,
-		RedirectURIs: slices.Clone(nc.RedirectURIs),
-		GrantTypes:   gts,
-		Scopes:       slices.Clone(nc.Scopes),
-		Subject:      nc.Subject,
-		Tenant:       nc.Tenant,
-		Source:       source,
-		CreatedAt:    s.now(),
+		ID:            "mcpc_" + randomToken(16),
+		Name:          nc.Name,
+		RedirectURIs:  slices.Clone(nc.RedirectURIs),
+		GrantTypes:    gts,
+		Scopes:        slices.Clone(nc.Scopes),
+		Subject:       nc.Subject,
+		Tenant:        nc.Tenant,
+		Source:        source,
+		Introspection: nc.Introspection,
+		CreatedAt:     s.now(),
 	}
 	var secret string
 	if nc.Confidential {

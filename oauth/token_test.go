@@ -240,7 +240,7 @@ func TestRevocationEndpoint(t *testing.T) {
 func TestIntrospection(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.addPublicClient("http://127.0.0.1/cb")
-	rs, secret, err := e.srv.AddClient(t.Context(), NewClient{Name: "rs", Confidential: true, GrantTypes: []string{GrantClientCredentials}})
+	rs, secret, err := e.srv.AddClient(t.Context(), NewClient{Name: "rs", Confidential: true, Introspection: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,8 @@ import (
 	"github.com/mcpgate/mcpgate"
 )
 
-// OAuth clients: table oauth_clients of migrations/00002_oauth.sql.
+// OAuth clients: table oauth_clients of migrations/00002_oauth.sql, with
+// the introspection column of 00005_client_introspection.sql.
 
 var _ mcpgate.ClientStore = (*DB)(nil)
 
@@ -21,10 +22,10 @@ func (db *DB) CreateClient(ctx context.Context, c *mcpgate.Client) error {
 	}
 	c.CreatedAt = nowIfZero(c.CreatedAt)
 	_, err := db.pool.Exec(ctx, `INSERT INTO oauth_clients
-		(id, name, redirect_uris, secret_hash, grant_types, scopes, subject, tenant, source, created_at, revoked_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		(id, name, redirect_uris, secret_hash, grant_types, scopes, subject, tenant, source, introspection, created_at, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		c.ID, c.Name, encodeList(c.RedirectURIs), c.SecretHash, encodeList(c.GrantTypes), encodeList(c.Scopes),
-		c.Subject, c.Tenant, c.Source, c.CreatedAt, nullTime(c.RevokedAt))
+		c.Subject, c.Tenant, c.Source, c.Introspection, c.CreatedAt, nullTime(c.RevokedAt))
 	if isConflict(err) {
 		return fmt.Errorf("postgres: client %q: %w", c.ID, mcpgate.ErrConflict)
 	}
@@ -34,7 +35,7 @@ func (db *DB) CreateClient(ctx context.Context, c *mcpgate.Client) error {
 	return nil
 }
 
-const selectClient = `SELECT id, name, redirect_uris, secret_hash, grant_types, scopes, subject, tenant, source, created_at, revoked_at FROM oauth_clients`
+const selectClient = `SELECT id, name, redirect_uris, secret_hash, grant_types, scopes, subject, tenant, source, introspection, created_at, revoked_at FROM oauth_clients`
 
 func scanClient(row pgx.Row) (*mcpgate.Client, error) {
 	var (
@@ -42,7 +43,7 @@ func scanClient(row pgx.Row) (*mcpgate.Client, error) {
 		revoked *time.Time
 	)
 	if err := row.Scan(&c.ID, &c.Name, &c.RedirectURIs, &c.SecretHash, &c.GrantTypes, &c.Scopes,
-		&c.Subject, &c.Tenant, &c.Source, &c.CreatedAt, &revoked); err != nil {
+		&c.Subject, &c.Tenant, &c.Source, &c.Introspection, &c.CreatedAt, &revoked); err != nil {
 		return nil, err
 	}
 	c.RedirectURIs, c.GrantTypes, c.Scopes = decodeList(c.RedirectURIs), decodeList(c.GrantTypes), decodeList(c.Scopes)

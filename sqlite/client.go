@@ -10,7 +10,8 @@ import (
 	"github.com/mcpgate/mcpgate"
 )
 
-// OAuth clients: table oauth_clients of migrations/00002_oauth.sql.
+// OAuth clients: table oauth_clients of migrations/00002_oauth.sql, with
+// the introspection column of 00005_client_introspection.sql.
 
 var _ mcpgate.ClientStore = (*DB)(nil)
 
@@ -21,10 +22,10 @@ func (db *DB) CreateClient(ctx context.Context, c *mcpgate.Client) error {
 	}
 	c.CreatedAt = nowIfZero(c.CreatedAt)
 	_, err := db.db.ExecContext(ctx, `INSERT INTO oauth_clients
-		(id, name, redirect_uris, secret_hash, grant_types, scopes, subject, tenant, source, created_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		(id, name, redirect_uris, secret_hash, grant_types, scopes, subject, tenant, source, introspection, created_at, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, encodeList(c.RedirectURIs), c.SecretHash, encodeList(c.GrantTypes), encodeList(c.Scopes),
-		c.Subject, c.Tenant, c.Source, micro(c.CreatedAt), micros(c.RevokedAt))
+		c.Subject, c.Tenant, c.Source, c.Introspection, micro(c.CreatedAt), micros(c.RevokedAt))
 	if isConflict(err) {
 		return fmt.Errorf("sqlite: client %q: %w", c.ID, mcpgate.ErrConflict)
 	}
@@ -34,7 +35,7 @@ func (db *DB) CreateClient(ctx context.Context, c *mcpgate.Client) error {
 	return nil
 }
 
-const selectClient = `SELECT id, name, redirect_uris, secret_hash, grant_types, scopes, subject, tenant, source, created_at, revoked_at FROM oauth_clients`
+const selectClient = `SELECT id, name, redirect_uris, secret_hash, grant_types, scopes, subject, tenant, source, introspection, created_at, revoked_at FROM oauth_clients`
 
 func scanClient(row scanner) (*mcpgate.Client, error) {
 	var (
@@ -45,7 +46,7 @@ func scanClient(row scanner) (*mcpgate.Client, error) {
 		secret             []byte
 		errRU, errGT, errS error
 	)
-	if err := row.Scan(&c.ID, &c.Name, &ru, &secret, &gt, &sc, &c.Subject, &c.Tenant, &c.Source, &created, &revoked); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &ru, &secret, &gt, &sc, &c.Subject, &c.Tenant, &c.Source, &c.Introspection, &created, &revoked); err != nil {
 		return nil, err
 	}
 	c.RedirectURIs, errRU = decodeList(ru)

@@ -99,7 +99,7 @@ func testOAuthClients(t *testing.T, s mcpgate.OAuthStore) {
 	ctx := t.Context()
 	a := &mcpgate.Client{ID: "a", Name: "App A", RedirectURIs: []string{"https://a.example/cb", "http://127.0.0.1/cb"},
 		SecretHash: digest("secret"), GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"x"},
-		Subject: "svc", Tenant: "t", Source: "cli", CreatedAt: base}
+		Subject: "svc", Tenant: "t", Source: "cli", Introspection: true, CreatedAt: base}
 	b := &mcpgate.Client{ID: "b", RedirectURIs: []string{"https://b.example/cb"}, Source: "dcr", CreatedAt: base.Add(time.Second)}
 	for _, c := range []*mcpgate.Client{a, b} {
 		if err := s.CreateClient(ctx, c); err != nil {
@@ -115,11 +115,11 @@ func testOAuthClients(t *testing.T, s mcpgate.OAuthStore) {
 	}
 	if got.Name != a.Name || !slices.Equal(got.RedirectURIs, a.RedirectURIs) || !bytes.Equal(got.SecretHash, a.SecretHash) ||
 		!slices.Equal(got.GrantTypes, a.GrantTypes) || !slices.Equal(got.Scopes, a.Scopes) || got.Subject != "svc" ||
-		got.Tenant != "t" || got.Source != "cli" || !got.CreatedAt.Equal(base.Truncate(Precision)) || !got.RevokedAt.IsZero() {
+		got.Tenant != "t" || got.Source != "cli" || !got.Introspection || !got.CreatedAt.Equal(base.Truncate(Precision)) || !got.RevokedAt.IsZero() {
 		t.Errorf("Client = %+v, want %+v", got, a)
 	}
-	if got, _ := s.Client(ctx, "b"); got.SecretHash != nil {
-		t.Errorf("public client has SecretHash %x", got.SecretHash)
+	if got, _ := s.Client(ctx, "b"); got.SecretHash != nil || got.Introspection {
+		t.Errorf("public client has SecretHash %x, Introspection %v", got.SecretHash, got.Introspection)
 	}
 	if _, err := s.Client(ctx, "zz"); !errors.Is(err, mcpgate.ErrNotFound) {
 		t.Errorf("Client(unknown) = %v, want ErrNotFound", err)

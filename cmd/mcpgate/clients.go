@@ -40,22 +40,23 @@ func (g *Globals) authServer(e *env) (*oauth.Server, mcpgate.Store, error) {
 
 // ClientsAddCmd registers a client.
 type ClientsAddCmd struct {
-	Name         string   `help:"Client name shown on the consent page." required:""`
-	RedirectURI  []string `name:"redirect-uri" help:"Exact redirect URI (https, or http on a loopback host); repeat for several." placeholder:"URI"`
-	Confidential bool     `help:"Issue a client secret (for server-side apps)."`
-	Machine      bool     `help:"A machine client using the client_credentials grant (implies --confidential)."`
-	Scope        []string `help:"Scopes the client may request (default: any)." placeholder:"SCOPE"`
-	Subject      string   `help:"Subject of a machine client's tokens (default: the client id)."`
-	Tenant       string   `help:"Tenant of a machine client."`
+	Name          string   `help:"Client name shown on the consent page." required:""`
+	RedirectURI   []string `name:"redirect-uri" help:"Exact redirect URI (https, or http on a loopback host); repeat for several." placeholder:"URI"`
+	Confidential  bool     `help:"Issue a client secret (for server-side apps)."`
+	Machine       bool     `help:"A machine client using the client_credentials grant (implies --confidential)."`
+	Introspection bool     `help:"A resource server that may introspect tokens issued to other clients (implies --confidential; without --redirect-uri or --machine it gets no grant)."`
+	Scope         []string `help:"Scopes the client may request (default: any)." placeholder:"SCOPE"`
+	Subject       string   `help:"Subject of a machine client's tokens (default: the client id)."`
+	Tenant        string   `help:"Tenant of a machine client."`
 }
 
 // Run registers the client.
 func (c *ClientsAddCmd) Run(e *env, g *Globals) error {
-	if !c.Machine && len(c.RedirectURI) == 0 {
-		return usagef("--redirect-uri is required (or --machine for client_credentials)")
+	if !c.Machine && !c.Introspection && len(c.RedirectURI) == 0 {
+		return usagef("--redirect-uri is required (or --machine for client_credentials, --introspection for a resource server)")
 	}
-	nc := oauth.NewClient{Name: c.Name, RedirectURIs: c.RedirectURI, Confidential: c.Confidential || c.Machine,
-		Scopes: c.Scope, Subject: c.Subject, Tenant: c.Tenant, Source: oauth.SourceCLI}
+	nc := oauth.NewClient{Name: c.Name, RedirectURIs: c.RedirectURI, Confidential: c.Confidential || c.Machine || c.Introspection,
+		Scopes: c.Scope, Subject: c.Subject, Tenant: c.Tenant, Source: oauth.SourceCLI, Introspection: c.Introspection}
 	if c.Machine {
 		nc.GrantTypes = []string{oauth.GrantClientCredentials}
 	}
@@ -92,17 +93,18 @@ func (c *ClientsListCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	type view struct {
-		ID           string   `json:"id"`
-		Name         string   `json:"name"`
-		Source       string   `json:"source"`
-		RedirectURIs []string `json:"redirect_uris"`
-		GrantTypes   []string `json:"grant_types"`
-		Confidential bool     `json:"confidential"`
-		Revoked      bool     `json:"revoked"`
+		ID            string   `json:"id"`
+		Name          string   `json:"name"`
+		Source        string   `json:"source"`
+		RedirectURIs  []string `json:"redirect_uris"`
+		GrantTypes    []string `json:"grant_types"`
+		Confidential  bool     `json:"confidential"`
+		Introspection bool     `json:"introspection"`
+		Revoked       bool     `json:"revoked"`
 	}
 	views := make([]view, 0, len(list))
 	for _, cl := range list {
-		views = append(views, view{cl.ID, cl.Name, cl.Source, cl.RedirectURIs, cl.GrantTypes, cl.SecretHash != nil, !cl.RevokedAt.IsZero()})
+		views = append(views, view{cl.ID, cl.Name, cl.Source, cl.RedirectURIs, cl.GrantTypes, cl.SecretHash != nil, cl.Introspection, !cl.RevokedAt.IsZero()})
 	}
 	if c.JSON {
 		enc := json.NewEncoder(e.stdout)
