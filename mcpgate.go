@@ -13,6 +13,7 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -52,8 +53,13 @@ type Principal struct {
 	Audience []string
 	// Expires is when the credential stops being valid; zero means never.
 	Expires time.Time
-	// Method says how the principal authenticated: "api_key" or "oauth" or "jwt".
+	// Method says how the principal authenticated: "api_key", "oauth",
+	// "jwt" (an identity provider's JWT) or "introspection" (an identity
+	// provider's opaque token).
 	Method string
+	// Issuer is the identity provider that vouched for the principal: the
+	// iss of its token. Empty for mcpgate's own API keys and tokens.
+	Issuer string
 }
 
 // Authentication methods recorded in Principal.Method.
@@ -61,6 +67,9 @@ const (
 	MethodAPIKey = "api_key"
 	MethodOAuth  = "oauth"
 	MethodJWT    = "jwt"
+	// MethodIntrospection: an identity provider's opaque token, checked
+	// with RFC 7662 introspection.
+	MethodIntrospection = "introspection"
 )
 
 // HasScope reports whether p carries scope s.
@@ -85,9 +94,17 @@ func (p *Principal) HasScopes(want []string) (missing string, ok bool) {
 // path-escaped, so a "/" inside a subject or tenant can never make two
 // principals share an id (tenant "acme" with subject "bob" is "acme/bob";
 // subject "acme/bob" with no tenant is "acme%2Fbob").
+//
+// A principal of an identity provider (Issuer set) has three parts,
+// "issuer/tenant/subject", the tenant possibly empty: two providers'
+// subjects never share an id, and none has the at most two parts of
+// mcpgate's own principals.
 func (p *Principal) ID() string {
 	if p == nil {
 		return ""
+	}
+	if p.Issuer != "" {
+		return url.PathEscape(p.Issuer) + "/" + url.PathEscape(p.Tenant) + "/" + url.PathEscape(p.Subject)
 	}
 	if p.Tenant == "" {
 		return url.PathEscape(p.Subject)
@@ -218,17 +235,44 @@ type Change struct {
 	At   time.Time // when the change was recorded
 }
 
-// Change kinds.
+// Change kinds. A token, subject or client change applies to mcpgate's
+// own tokens and to those of every trusted identity provider, unless its
+// ID names one issuer (see [IssuerChangeID]).
 const (
 	ChangeKey     = "key"     // an API key was revoked, rotated or changed
 	ChangeGrant   = "grant"   // an OAuth grant was revoked
 	ChangeToken   = "token"   // an access token (jti) was revoked
-	ChangeSubject = "subject" // every credential of a subject was revoked
-	ChangeClient  = "client"  // an OAuth client was revoked
+	ChangeSubject = "subject" // every credential of a subject issued until then was revoked
+	ChangeClient  = "client"  // an OAuth client (or every token an identity provider issued to it) was revoked
 	// ChangeSigningKey: a new token signing key was added; servers reload
 	// their keys at once instead of at their next periodic refresh.
 	ChangeSigningKey = "signing_key"
 )
+
+// changeIssuerSep separates the issuer from the value in the ID of a
+// change that applies to one issuer only: the ASCII unit separator, which
+// no URL and no claim value a sane identity provider issues contains.
+const changeIssuerSep = "\x1f"
+
+// IssuerChangeID returns the ID of a token, subject or client change that
+// applies only to the tokens of issuer: "issuer␟value". An empty issuer
+// returns value, a change for every issuer.
+func IssuerChangeID(issuer, value string) string {
+	if issuer == "" {
+		return value
+	}
+	return issuer + changeIssuerSep + value
+}
+
+// Scope splits the ID of a token, subject or client change into the issuer
+// it applies to (empty: every issuer) and the revoked value: a jti, a
+// subject (or a [Principal.ID]) or a client id. See [IssuerChangeID].
+func (c Change) Scope() (issuer, value string) {
+	if iss, v, ok := strings.Cut(c.ID, changeIssuerSep); ok {
+		return iss, v
+	}
+	return "", c.ID
+}
 
 // ChangeFeed lets servers learn of revocations written by another process
 // (the CLI) or another replica. Stores append to it in the same transaction
