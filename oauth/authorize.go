@@ -18,6 +18,9 @@ import (
 func (s *opServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
 	ar := r.Data
 	c, err := s.lookupClient(ctx, ar.ClientID)
+	if errors.Is(err, errCIMDRateLimited) {
+		return nil, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("too many client metadata documents fetched for this address; try again later"), http.StatusTooManyRequests)
+	}
 	if err != nil {
 		if !errors.Is(err, mcpgate.ErrNotFound) {
 			s.opts.Logger.WarnContext(ctx, "oauth: client lookup", "client_id", ar.ClientID, "err", err)

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/mcpgate/mcpgate"
 )
 
@@ -29,29 +31,50 @@ const (
 	cimdMaxTTL     = 24 * time.Hour
 	cimdDefaultTTL = 5 * time.Minute
 	cimdMaxEntries = 1000
+	// cimdFailureTTL is how long a failed fetch is remembered: a URL that
+	// does not serve a valid document is not fetched again before then.
+	cimdFailureTTL = 30 * time.Second
+	// cimdFetchesPerMinute is the default of Options.CIMDFetchesPerMinute.
+	cimdFetchesPerMinute = 20
 )
 
 // ErrBlockedAddress is returned when a CIMD URL resolves to an address
 // mcpgate will not connect to (private, loopback, link-local, ...).
 var ErrBlockedAddress = errors.New("oauth: address not allowed for client metadata")
 
+// errCIMDRateLimited refuses a fetch that the requesting address has no
+// budget left for.
+var errCIMDRateLimited = errors.New("oauth: too many client metadata fetches from this address")
+
+// cimdResolver fetches and caches metadata documents. An unauthenticated
+// /authorize request names the URL, so every fetch is bounded: a document
+// is kept as long as its Cache-Control allows (between cimdMinTTL and
+// cimdMaxTTL), a failure for cimdFailureTTL, concurrent requests for one
+// URL share one fetch, and each requesting address may cause only so
+// many fetches a minute.
 type cimdResolver struct {
 	client         *http.Client
 	allowLoopback  bool
 	privateSchemes []string
 	now            func() time.Time
+	limit          *ipLimiter // fetches per requesting address
+
+	flights singleflight.Group
 
 	mu    sync.Mutex
 	cache map[string]cimdEntry
 }
 
+// cimdEntry is a fetched client, or the error its fetch failed with.
 type cimdEntry struct {
 	client  *mcpgate.Client
+	err     error
 	expires time.Time
 }
 
 func newCIMDResolver(o Options) *cimdResolver {
-	r := &cimdResolver{allowLoopback: o.AllowLoopbackCIMD, privateSchemes: o.PrivateUseSchemes, now: o.Now, cache: map[string]cimdEntry{}}
+	r := &cimdResolver{allowLoopback: o.AllowLoopbackCIMD, privateSchemes: o.PrivateUseSchemes, now: o.Now,
+		limit: newIPLimiter(o.CIMDFetchesPerMinute), cache: map[string]cimdEntry{}}
 	r.client = o.CIMDClient
 	if r.client == nil {
 		r.client = newSafeHTTPClient(o.AllowLoopbackCIMD)
@@ -170,21 +193,52 @@ func (r *cimdResolver) forget(id string) {
 	r.mu.Unlock()
 }
 
-// resolve returns the client a metadata document describes, from the cache
-// or fetched.
+// resolve returns the client a metadata document describes, or the error
+// its fetch failed with, from the cache or fetched. The fetch is charged
+// to the address in ctx (see withRequester) and shared with every
+// concurrent request for the same URL; it is detached from the first
+// requester's cancellation, so that one client going away neither fails
+// the others nor leaves a failure in the cache.
 func (r *cimdResolver) resolve(ctx context.Context, id string) (*mcpgate.Client, error) {
+	if e, ok := r.cached(id); ok {
+		return e.client, e.err
+	}
+	v, err, _ := r.flights.Do(id, func() (any, error) {
+		if e, ok := r.cached(id); ok { // a flight that ended just now
+			return e.client, e.err
+		}
+		if !r.limit.allow(requesterFrom(ctx)) {
+			return nil, errCIMDRateLimited
+		}
+		c, ttl, err := r.fetch(context.WithoutCancel(ctx), id)
+		if err != nil {
+			r.store(id, cimdEntry{err: err}, cimdFailureTTL)
+			return nil, err
+		}
+		r.store(id, cimdEntry{client: c}, ttl)
+		return c, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*mcpgate.Client), nil
+}
+
+// cached returns the unexpired entry for id.
+func (r *cimdResolver) cached(id string) (cimdEntry, bool) {
 	now := r.now()
 	r.mu.Lock()
 	e, ok := r.cache[id]
 	r.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.client, nil
-	}
-	c, ttl, err := r.fetch(ctx, id)
-	if err != nil {
-		return nil, err
-	}
+	return e, ok && now.Before(e.expires)
+}
+
+// store caches e for id for ttl, keeping at most cimdMaxEntries entries.
+func (r *cimdResolver) store(id string, e cimdEntry, ttl time.Duration) {
+	now := r.now()
+	e.expires = now.Add(ttl)
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if len(r.cache) >= cimdMaxEntries {
 		for k, v := range r.cache {
 			if !now.Before(v.expires) {
@@ -195,9 +249,25 @@ func (r *cimdResolver) resolve(ctx context.Context, id string) (*mcpgate.Client,
 			clear(r.cache)
 		}
 	}
-	r.cache[id] = cimdEntry{client: c, expires: now.Add(ttl)}
-	r.mu.Unlock()
-	return c, nil
+	r.cache[id] = e
+}
+
+type requesterKey struct{}
+
+// withRequester records in each request's context the address it came
+// from, which client metadata fetches are counted against.
+func withRequester(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requesterKey{}, clientIP(r))))
+	})
+}
+
+// requesterFrom returns the address withRequester recorded in ctx; "" for
+// lookups that do not come from an HTTP request of this server (the login
+// pages), which share one budget.
+func requesterFrom(ctx context.Context) string {
+	a, _ := ctx.Value(requesterKey{}).(string)
+	return a
 }
 
 func (r *cimdResolver) fetch(ctx context.Context, id string) (*mcpgate.Client, time.Duration, error) {

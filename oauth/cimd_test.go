@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mcpgate/mcpgate"
 )
@@ -246,6 +248,108 @@ func FuzzRedirectAllowed(f *testing.F) {
 		if err1 != nil || err2 != nil || q.Scheme != "http" || !isLoopbackHost(q.Hostname()) ||
 			r.Hostname() != q.Hostname() || r.EscapedPath() != q.EscapedPath() || r.RawQuery != q.RawQuery {
 			t.Fatalf("%q allowed for registered %q", requested, registered)
+		}
+	})
+}
+
+// TestCIMDFetchesBounded: unauthenticated /authorize requests cannot make
+// the server fetch metadata documents at will. Concurrent requests for one
+// URL share a fetch, a failed fetch is remembered for a while, fetches per
+// requesting address are rate limited, and a document is kept as long as
+// its Cache-Control allows, within bounds.
+func TestCIMDFetchesBounded(t *testing.T) {
+	const calls = 100
+	authorizeAll := func(e *env, ids func(i int) string, concurrent bool) {
+		var wg sync.WaitGroup
+		for i := range calls {
+			v := url.Values{"response_type": {"code"}, "client_id": {ids(i)}, "redirect_uri": {"http://127.0.0.1/cb"},
+				"code_challenge": {pkce(testVerifier)}, "code_challenge_method": {"S256"}}
+			if !concurrent {
+				e.authorize(v)
+				continue
+			}
+			wg.Go(func() { e.authorize(v) })
+		}
+		wg.Wait()
+	}
+
+	t.Run("concurrent requests share one fetch", func(t *testing.T) {
+		e := newEnv(t, func(o *Options) { o.AllowLoopbackCIMD = true })
+		h := newCIMDHost(t)
+		release := make(chan struct{})
+		h.set("/slow.json", func(base string) (int, http.Header, string) {
+			<-release
+			return 200, nil, doc(base+"/slow.json", "http://127.0.0.1/cb")
+		})
+		done := make(chan struct{})
+		go func() {
+			authorizeAll(e, func(int) string { return h.srv.URL + "/slow.json" }, true)
+			close(done)
+		}()
+		for h.fetches.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond) // let the other requests arrive
+		close(release)
+		<-done
+		if n := h.fetches.Load(); n != 1 {
+			t.Errorf("%d concurrent requests caused %d fetches, want 1", calls, n)
+		}
+	})
+
+	t.Run("a failure is remembered", func(t *testing.T) {
+		e := newEnv(t, func(o *Options) { o.AllowLoopbackCIMD = true })
+		h := newCIMDHost(t)
+		authorizeAll(e, func(int) string { return h.srv.URL + "/missing.json" }, false)
+		if n := h.fetches.Load(); n != 1 {
+			t.Errorf("%d requests for a missing document caused %d fetches, want 1", calls, n)
+		}
+		h.set("/missing.json", func(base string) (int, http.Header, string) {
+			return 200, nil, doc(base+"/missing.json", "http://127.0.0.1/cb")
+		})
+		e.clock.Add(cimdFailureTTL + time.Second)
+		c := &mcpgate.Client{ID: h.srv.URL + "/missing.json", RedirectURIs: []string{"http://127.0.0.1/cb"}}
+		e.login(authorizeParams(c)) // fetched again once the failure is forgotten
+	})
+
+	t.Run("fetches per address are limited", func(t *testing.T) {
+		e := newEnv(t, func(o *Options) { o.AllowLoopbackCIMD = true })
+		h := newCIMDHost(t)
+		authorizeAll(e, func(i int) string { return fmt.Sprintf("%s/c%d.json", h.srv.URL, i) }, false)
+		if n := h.fetches.Load(); n > cimdFetchesPerMinute {
+			t.Errorf("%d requests for distinct documents caused %d fetches, want at most %d", calls, n, cimdFetchesPerMinute)
+		}
+		c := &mcpgate.Client{ID: h.srv.URL + "/next.json", RedirectURIs: []string{"http://127.0.0.1/cb"}}
+		if resp := e.authorize(authorizeParams(c)); resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("authorize over the limit: %d, want 429", resp.StatusCode)
+		}
+		// Another address has its own budget.
+		h.set("/next.json", func(base string) (int, http.Header, string) {
+			return 200, nil, doc(base+"/next.json", "http://127.0.0.1/cb")
+		})
+		ctx := context.WithValue(t.Context(), requesterKey{}, "203.0.113.7")
+		if _, err := e.srv.cimd.resolve(ctx, c.ID); err != nil {
+			t.Errorf("fetch for another address: %v", err)
+		}
+	})
+
+	t.Run("Cache-Control max-age within bounds", func(t *testing.T) {
+		e := newEnv(t, func(o *Options) { o.AllowLoopbackCIMD = true })
+		h := newCIMDHost(t)
+		h.set("/c.json", func(base string) (int, http.Header, string) {
+			return 200, http.Header{"Cache-Control": {"max-age=120"}}, doc(base+"/c.json", "http://127.0.0.1/cb")
+		})
+		c := &mcpgate.Client{ID: h.srv.URL + "/c.json", RedirectURIs: []string{"http://127.0.0.1/cb"}}
+		e.login(authorizeParams(c))
+		e.clock.Add(119 * time.Second)
+		e.login(authorizeParams(c))
+		if n := h.fetches.Load(); n != 1 {
+			t.Errorf("within max-age: %d fetches, want 1", n)
+		}
+		e.clock.Add(2 * time.Second)
+		e.login(authorizeParams(c))
+		if n := h.fetches.Load(); n != 2 {
+			t.Errorf("after max-age: %d fetches, want 2", n)
 		}
 	})
 }

@@ -61,7 +61,7 @@ func (s *Server) buildHandler() http.Handler {
 	if !s.opts.DisableRegistration {
 		mux.Handle(p+PathRegister, noStore(http.HandlerFunc(s.serveRegister)))
 	}
-	return meta.Intercept(mux)
+	return withRequester(meta.Intercept(mux))
 }
 
 // noStore marks responses that carry tokens or secrets as uncacheable

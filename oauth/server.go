@@ -86,6 +86,11 @@ type Options struct {
 	DisableCIMD bool
 	// AllowLoopbackCIMD lets CIMD fetch http://127.0.0.1 documents. For tests.
 	AllowLoopbackCIMD bool
+	// CIMDFetchesPerMinute limits the metadata documents that requests
+	// from one address may have fetched. Documents already cached, and
+	// fetches shared with a concurrent request for the same URL, do not
+	// count. Default 20; negative disables the limit.
+	CIMDFetchesPerMinute int
 	// CIMDClient overrides the HTTP client CIMD documents are fetched with.
 	// Its transport must do its own address filtering. For tests.
 	CIMDClient *http.Client
@@ -155,6 +160,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if d.RegistrationsPerMinute == 0 {
 		d.RegistrationsPerMinute = 10
+	}
+	if d.CIMDFetchesPerMinute == 0 {
+		d.CIMDFetchesPerMinute = cimdFetchesPerMinute
 	}
 	if d.Now == nil {
 		d.Now = time.Now
