@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"crypto/subtle"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,5 +107,44 @@ func BenchmarkKeyCheckParallel(b *testing.B) {
 func reportCPU(b *testing.B, start time.Duration) {
 	if start > 0 && b.N > 0 {
 		b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// BenchmarkKeyRefusal measures what a client probing for key ids can see:
+// how long the refusal of a known id with a wrong secret takes against
+// that of an unknown id, each presented again every 3 seconds (a prober
+// spacing its requests), through the real SQLite store. It reports the
+// median of the single checks; the two should not differ.
+//
+//	go test -run '^$' -bench KeyRefusal -benchtime 20000x ./authn/
+func BenchmarkKeyRefusal(b *testing.B) {
+	ctx := context.Background()
+	db := mustOpenSQLite(b, b.TempDir())
+	key, _ := mustCreateKey(b, db, time.Now(), nil)
+	unknown, _, _, err := apikey.Generate()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, probe := range []struct{ name, key string }{
+		{"wrong-secret", wrongSecret(b, key)},
+		{"unknown-id", unknown},
+	} {
+		b.Run(probe.name, func(b *testing.B) {
+			clock := newFakeClock()
+			v := NewKeyVerifier(db, &KeyVerifierOptions{Now: clock.Now, TouchInterval: -1})
+			defer v.Close()
+			v.Verify(ctx, probe.key)
+			times := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				clock.Advance(3 * time.Second)
+				start := time.Now()
+				if _, err := v.Verify(ctx, probe.key); err == nil {
+					b.Fatal("probe accepted")
+				}
+				times = append(times, time.Since(start))
+			}
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1e3, "median-µs")
+		})
 	}
 }

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,8 +35,12 @@ type KeyVerifierOptions struct {
 	CacheTTL time.Duration
 	// NegativeTTL is how long a key id the store does not know is
 	// remembered as unknown, so that a flood of requests with the same
-	// made-up key does not reach the store. Default 2 seconds; the negative
-	// cache holds at most 1,024 ids.
+	// made-up key does not reach the store. Default CacheTTL: an unknown
+	// id then reads the store exactly as often as a known one, so that
+	// timing does not tell a prober whether an id exists. The negative
+	// cache holds at most CacheSize ids (at least 1,024). A key is never
+	// known before it is created, as ids are random, so a long
+	// NegativeTTL does not delay new keys.
 	NegativeTTL time.Duration
 	// Logger receives failures of background last-used writes;
 	// slog.Default() by default.
@@ -60,7 +65,7 @@ func (o *KeyVerifierOptions) withDefaults() KeyVerifierOptions {
 		d.CacheTTL = time.Minute
 	}
 	if d.NegativeTTL <= 0 {
-		d.NegativeTTL = 2 * time.Second
+		d.NegativeTTL = d.CacheTTL
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
@@ -69,6 +74,7 @@ func (o *KeyVerifierOptions) withDefaults() KeyVerifierOptions {
 }
 
 const (
+	// negativeCacheSize is the least number of unknown ids remembered.
 	negativeCacheSize = 1024
 	// maxTouchesInFlight bounds concurrent background last-used writes; a
 	// touch that finds them all busy is retried on a later request.
@@ -151,6 +157,14 @@ func (e *keyEntry) newPrincipal() *mcpgate.Principal {
 
 var _ Verifier = (*KeyVerifier)(nil)
 
+// verifySecret compares the digest of a presented secret with a stored
+// one in constant time. A variable so that tests can see each comparison.
+var verifySecret = apikey.Verify
+
+// unknownKeyDigest is what the secret of an unknown key id is compared
+// with: no secret hashes to it.
+var unknownKeyDigest = make([]byte, sha256.Size)
+
 // NewKeyVerifier returns a verifier of the keys in store. opts may be nil.
 func NewKeyVerifier(store mcpgate.KeyStore, opts *KeyVerifierOptions) *KeyVerifier {
 	return &KeyVerifier{
@@ -173,10 +187,16 @@ func (v *KeyVerifier) Verify(ctx context.Context, token string) (*mcpgate.Princi
 	}
 	now := v.opts.Now()
 	e, err := v.entry(ctx, id, now)
+	if err == errUnknownKey {
+		// Refused after the same comparison a known key gets, so that the
+		// time taken does not tell whether the id exists.
+		verifySecret(unknownKeyDigest, secret)
+		return nil, errUnknownKey
+	}
 	if err != nil {
 		return nil, err
 	}
-	if !apikey.Verify(e.key.Hash, secret) {
+	if !verifySecret(e.key.Hash, secret) {
 		return nil, errWrongSecret
 	}
 	if !e.key.Valid(now) {
@@ -251,7 +271,7 @@ func (v *KeyVerifier) load(ctx context.Context, id string, now int64, epoch uint
 		if v.opts.CacheSize > 0 {
 			v.mu.Lock()
 			if epoch == v.epoch {
-				evictOne(v.unknown, negativeCacheSize)
+				evictOne(v.unknown, max(v.opts.CacheSize, negativeCacheSize))
 				v.unknown[id] = now + int64(v.opts.NegativeTTL)
 			}
 			v.mu.Unlock()

@@ -351,9 +351,11 @@ func TestKeyVerifierCaching(t *testing.T) {
 		}
 	})
 
-	t.Run("unknown ids are remembered briefly", func(t *testing.T) {
+	t.Run("unknown ids are remembered as long as keys", func(t *testing.T) {
 		s := newMemStore()
-		v := NewKeyVerifier(s, &KeyVerifierOptions{Now: clock.Now, TouchInterval: -1})
+		// The smallest key cache, so that the negative cache has its
+		// least bound.
+		v := NewKeyVerifier(s, &KeyVerifierOptions{Now: clock.Now, TouchInterval: -1, CacheSize: 1})
 		unknown, _, _, _ := apikey.Generate()
 		for range 100 {
 			if _, err := v.Verify(ctx, unknown); !errors.Is(err, errUnknownKey) {
@@ -363,7 +365,7 @@ func TestKeyVerifierCaching(t *testing.T) {
 		if got := s.reads.Load(); got != 1 {
 			t.Errorf("store reads = %d, want 1", got)
 		}
-		clock.Advance(3 * time.Second)
+		clock.Advance(61 * time.Second)
 		v.Verify(ctx, unknown)
 		if got := s.reads.Load(); got != 2 {
 			t.Errorf("store reads after negative TTL = %d, want 2", got)
@@ -636,4 +638,55 @@ func TestWatchChangesRetries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKeyVerifierUnknownIDLikeWrongSecret: an unknown key id goes the same
+// way as a known id with a wrong secret, so that timing does not tell a
+// prober which ids exist: it is remembered as long as a known key is
+// cached, and refused after the same constant-time comparison of digests.
+func TestKeyVerifierUnknownIDLikeWrongSecret(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	s := newMemStore()
+	v := NewKeyVerifier(s, &KeyVerifierOptions{Now: clock.Now, TouchInterval: -1})
+	key, _ := mustCreateKey(t, s, clock.Now(), nil)
+	wrong := wrongSecret(t, key)
+	unknown, _, _, _ := apikey.Generate()
+	probe := func() {
+		t.Helper()
+		if _, err := v.Verify(ctx, wrong); !errors.Is(err, errWrongSecret) {
+			t.Fatalf("wrong secret: %v", err)
+		}
+		if _, err := v.Verify(ctx, unknown); !errors.Is(err, errUnknownKey) {
+			t.Fatalf("unknown id: %v", err)
+		}
+	}
+	reads := func(want int64) {
+		t.Helper()
+		if got := s.reads.Load(); got != want {
+			t.Errorf("store reads = %d, want %d", got, want)
+		}
+	}
+	compares := 0
+	compare := verifySecret
+	verifySecret = func(stored []byte, secret string) bool {
+		compares++
+		return compare(stored, secret)
+	}
+	t.Cleanup(func() { verifySecret = compare })
+
+	probe()
+	reads(2)
+	if compares != 2 {
+		t.Errorf("%d digest comparisons for a wrong secret and an unknown id read from the store, want 2", compares)
+	}
+	clock.Advance(30 * time.Second)
+	probe()
+	reads(2) // both still cached
+	if compares != 4 {
+		t.Errorf("%d digest comparisons after both were cached, want 4", compares)
+	}
+	clock.Advance(31 * time.Second)
+	probe()
+	reads(4) // both read again
 }
