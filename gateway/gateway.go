@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -59,8 +58,9 @@ type Options struct {
 	// MaxSessionsPerPrincipal bounds one principal's sessions on each
 	// server, its least recently used one ended to make room; 0 means 100.
 	MaxSessionsPerPrincipal int
-	// Verifiers authenticate bearer credentials that are not API keys (for
-	// example the embedded authorization server's access tokens).
+	// Verifiers authenticate bearer credentials that are neither API keys
+	// nor the embedded authorization server's access tokens (for example
+	// an identity provider's tokens); they are tried after those, in order.
 	Verifiers []authn.Verifier
 	// OnChange is called for every entry of the store's change feed, after
 	// the gateway's own caches have applied it.
@@ -151,12 +151,13 @@ func New(store mcpgate.Store, publicURL string, opts *Options) (*Gateway, error)
 	g.prmURL = metadataURL(public)
 	g.keys = authn.NewKeyVerifier(store, &authn.KeyVerifierOptions{Now: o.Now, Logger: o.Logger})
 	mux := http.NewServeMux()
+	// mcpgate's own tokens are tried before those of other issuers.
 	verifiers := o.Verifiers
 	if o.AuthServer != nil {
 		if err := g.setupOAuth(mux, o.AuthServer); err != nil {
 			return nil, err
 		}
-		verifiers = append(slices.Clip(verifiers), keyBound(g.oauth.Verifier(), g.keys))
+		verifiers = append([]authn.Verifier{keyBound(g.oauth.Verifier(), g.keys)}, o.Verifiers...)
 	}
 	g.authn = authn.New(authn.Chain(g.keys, verifiers...), &authn.Options{
 		ResourceMetadataURL: g.prmURL,

@@ -26,6 +26,7 @@ type CLI struct {
 	Keys    KeysCmd    `cmd:"" help:"Create, list, revoke and rotate API keys."`
 	Users   UsersCmd   `cmd:"" help:"Manage local login users of the authorization server."`
 	Clients ClientsCmd `cmd:"" help:"Manage OAuth clients."`
+	Tokens  TokensCmd  `cmd:"" help:"Revoke access tokens, mcpgate's own and identity providers', before they expire."`
 	OAuth   OAuthCmd   `cmd:"" name:"oauth" help:"Maintain the authorization server (signing keys)."`
 	Audit   AuditCmd   `cmd:"" help:"Show audit events."`
 	Version VersionCmd `cmd:"" help:"Print the version."`

@@ -27,6 +27,10 @@ type Config struct {
 	Docs      string `yaml:"docs"`
 
 	Upstreams []UpstreamConfig `yaml:"upstreams"`
+
+	// Identity providers whose tokens are trusted (see idp.go).
+	Issuers       []IssuerConfig       `yaml:"issuers"`
+	Introspection *IntrospectionConfig `yaml:"introspection"`
 }
 
 // UpstreamConfig is one MCP server the gateway fronts: a proxy.Upstream

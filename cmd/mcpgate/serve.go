@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate"
@@ -34,6 +35,15 @@ type ServeCmd struct {
 	NoRegistration    bool          `help:"Turn dynamic client registration off." env:"MCPGATE_NO_REGISTRATION"`
 	AllowLoopbackCIMD bool          `help:"Fetch client metadata documents from loopback http URLs (local testing only)." env:"MCPGATE_ALLOW_LOOPBACK_CIMD" hidden:""`
 	AccessTokenTTL    time.Duration `help:"Lifetime of OAuth access tokens; refresh tokens renew them." env:"MCPGATE_ACCESS_TOKEN_TTL" default:"10m"`
+
+	// Identity providers (idp.go); several, and their claim mappings, go
+	// in the config file.
+	JWTIssuer                 []string      `name:"jwt-issuer" help:"Trust the JWT access tokens of this identity provider (its issuer URL; https, or http on loopback). Repeat for several." env:"MCPGATE_JWT_ISSUER" placeholder:"URL"`
+	JWTAudience               string        `name:"jwt-audience" help:"Audience identity providers' tokens must name, for providers that cannot put the MCP URL in aud (default: --public-url)." env:"MCPGATE_JWT_AUDIENCE" placeholder:"URI"`
+	IntrospectionURL          string        `help:"Ask this RFC 7662 introspection endpoint about opaque tokens." env:"MCPGATE_INTROSPECTION_URL" placeholder:"URL"`
+	IntrospectionClientID     string        `help:"Client id mcpgate authenticates to the introspection endpoint with." env:"MCPGATE_INTROSPECTION_CLIENT_ID" placeholder:"ID"`
+	IntrospectionClientSecret string        `help:"Its secret: env:NAME or file:PATH (a bare value is taken literally)." env:"MCPGATE_INTROSPECTION_CLIENT_SECRET" placeholder:"REF"`
+	IDPTimeout                time.Duration `name:"idp-timeout" help:"Longest wait for an identity provider; a token that needs one that does not answer is refused." env:"MCPGATE_IDP_TIMEOUT" default:"5s"`
 }
 
 // Run serves until the context ends, then shuts down gracefully.
@@ -98,6 +108,15 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		}
 		sign = opts.AuthServer.SignIdentity
 	}
+	idps, err := c.identityProviders(g, strings.TrimSuffix(g.PublicURL, "/"), c.ownIssuer(g.PublicURL), logger)
+	if err != nil {
+		return err
+	}
+	if idps != nil {
+		defer idps.Close()
+		opts.Verifiers = append(opts.Verifiers, idps)
+		opts.OnChange = idps.Apply
+	}
 	var closeUpstreams func()
 	opts.Upstreams, closeUpstreams, err = c.upstreams(g, logger, sign)
 	if err != nil {
@@ -116,6 +135,13 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer gw.Close()
+	if idps != nil {
+		// Revocations made before this start still apply; the gateway's
+		// change feed watcher, started by New, brings the later ones.
+		if err := idps.Load(e.ctx, store); err != nil {
+			return err
+		}
+	}
 	draining, drain := context.WithCancel(context.Background())
 	defer drain()
 	srv := &http.Server{
