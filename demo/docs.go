@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -29,6 +30,8 @@ const (
 	maxQueryTerms      = 16
 	snippetBefore      = 60
 	snippetAfter       = 140
+	// maxQuestionLen bounds the question of the ask_docs prompt.
+	maxQuestionLen = 2000
 )
 
 // idPattern is what a doc or note id must look like. It leaves no room for
@@ -85,6 +88,16 @@ func (d *docs) register(s *mcp.Server) {
 		Description: "A markdown document; id is its file name without .md.",
 		MIMEType:    docMIME,
 	}, d.read)
+	s.AddPrompt(&mcp.Prompt{
+		Name:        "ask_docs",
+		Title:       "Ask the docs",
+		Description: "Answer a question from the internal documentation, citing the docs used.",
+		Arguments: []*mcp.PromptArgument{{
+			Name:        "question",
+			Description: "what you want to know",
+			Required:    true,
+		}},
+	}, d.ask)
 	all, err := d.all()
 	if err != nil {
 		d.logger.Warn("demo: listing docs", "err", err)
@@ -191,6 +204,28 @@ func (d *docs) read(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadR
 		MIMEType: docMIME,
 		Text:     string(dc.body),
 	}}}, nil
+}
+
+// ask returns the ask_docs prompt: the question, with instructions to
+// answer it from the docs through search_docs and doc:// resources.
+func (d *docs) ask(_ context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+	q := strings.TrimSpace(req.Params.Arguments["question"])
+	switch {
+	case q == "":
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "ask_docs: the question argument is required"}
+	case len(q) > maxQuestionLen:
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("ask_docs: the question is longer than %d bytes", maxQuestionLen)}
+	}
+	return &mcp.GetPromptResult{
+		Description: "Answer from the internal documentation",
+		Messages: []*mcp.PromptMessage{{
+			Role: "user",
+			Content: &mcp.TextContent{Text: "Answer the question below from the internal documentation only. " +
+				"Find the relevant documents with the search_docs tool, read them as doc://{id} resources, " +
+				"and name the doc:// URIs your answer relies on. If the docs do not answer it, say so.\n\n" +
+				"Question: " + q},
+		}},
+	}, nil
 }
 
 // terms splits a query into distinct lower-case terms.

@@ -1,12 +1,14 @@
 package demo
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"unicode/utf8"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -102,6 +104,37 @@ func TestReadDoc(t *testing.T) {
 	c := res.Contents[0]
 	if !strings.HasPrefix(c.Text, "# OAuth\n") || c.MIMEType != "text/markdown" || c.URI != "doc://oauth" {
 		t.Errorf("got %s %s %.40q", c.URI, c.MIMEType, c.Text)
+	}
+}
+
+func TestAskDocs(t *testing.T) {
+	cs := connect(t, NewServer(nil), docsReader)
+	res, err := cs.GetPrompt(t.Context(), &mcp.GetPromptParams{Name: "ask_docs", Arguments: map[string]string{"question": " How do keys rotate? "}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Messages) != 1 || res.Messages[0].Role != "user" {
+		t.Fatalf("messages = %+v, want one user message", res.Messages)
+	}
+	text := res.Messages[0].Content.(*mcp.TextContent).Text
+	for _, want := range []string{"search_docs", "doc://{id}", "Question: How do keys rotate?"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("prompt text lacks %q:\n%s", want, text)
+		}
+	}
+
+	for name, args := range map[string]map[string]string{
+		"no question": nil,
+		"blank":       {"question": "  "},
+		"too long":    {"question": strings.Repeat("x", maxQuestionLen+1)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := cs.GetPrompt(t.Context(), &mcp.GetPromptParams{Name: "ask_docs", Arguments: args})
+			var werr *jsonrpc.Error
+			if !errors.As(err, &werr) || werr.Code != jsonrpc.CodeInvalidParams {
+				t.Errorf("got error %v, want invalid params", err)
+			}
+		})
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package demo is mcpgate's built-in MCP server: internal docs served as
-// doc://{id} resources with a search_docs tool, and per-user notes
+// doc://{id} resources with a search_docs tool and an ask_docs prompt, and
+// per-user notes
 // (notes_create, notes_list, notes://{id}) that only their author can see.
 //
 // It is an ordinary server of the official Go SDK, so it runs behind the
@@ -86,7 +87,7 @@ func (o *Options) withDefaults() Options {
 func NewServer(opts *Options) *mcp.Server {
 	o := opts.withDefaults()
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpgate", Title: "mcpgate", Version: Version}, &mcp.ServerOptions{
-		Instructions: "Internal documentation (doc://{id}, search_docs) and private notes " +
+		Instructions: "Internal documentation (doc://{id}, search_docs, the ask_docs prompt) and private notes " +
 			"(notes_create, notes_list, notes://{id}). Notes are visible only to their author.",
 		Logger: o.Logger,
 	})
@@ -94,12 +95,13 @@ func NewServer(opts *Options) *mcp.Server {
 	d.register(s)
 	n := &notes{store: o.Notes, now: o.Now, logger: o.Logger}
 	n.register(s)
+	registerDiagnostics(s)
 	s.AddReceivingMiddleware(Enforce(o.Policy), FilterLists(o.Policy))
 	return s
 }
 
 // Policy returns the scopes the built-in server requires: docs:read for
-// search_docs and doc://*, notes:read for notes_list and notes://*,
+// search_docs, ask_docs and doc://*, notes:read for notes_list and notes://*,
 // notes:write for notes_create. Anything else requires nothing beyond
 // authentication.
 func Policy() *authz.Policy {
@@ -112,6 +114,9 @@ func Policy() *authz.Policy {
 		Resources: []authz.Rule{
 			{Match: "doc://*", Scopes: []string{ScopeDocsRead}},
 			{Match: "notes://*", Scopes: []string{ScopeNotesRead}},
+		},
+		Prompts: []authz.Rule{
+			{Match: "ask_docs", Scopes: []string{ScopeDocsRead}},
 		},
 	}
 }

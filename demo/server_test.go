@@ -176,6 +176,17 @@ func TestListAll(t *testing.T) {
 	if got, want := ts, []string{"doc://{id}", "notes://{id}"}; !slices.Equal(got, want) {
 		t.Errorf("templates = %q, want %q", got, want)
 	}
+
+	prompts, err := cs.ListPrompts(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prompts.Prompts) != 1 || prompts.Prompts[0].Name != "ask_docs" {
+		t.Errorf("prompts = %+v, want ask_docs", prompts.Prompts)
+	}
+	if caps := cs.InitializeResult().Capabilities; caps.Prompts == nil || caps.Tools == nil || caps.Resources == nil {
+		t.Errorf("capabilities %+v do not declare tools, resources and prompts", caps)
+	}
 }
 
 func TestListFiltered(t *testing.T) {
@@ -185,11 +196,12 @@ func TestListFiltered(t *testing.T) {
 		tools     []string
 		resources int
 		templates []string
+		prompts   []string
 	}{
-		{"docs only", []string{ScopeDocsRead}, []string{"search_docs"}, 5, []string{"doc://{id}"}},
-		{"notes read", []string{ScopeNotesRead}, []string{"notes_list"}, 0, []string{"notes://{id}"}},
-		{"notes write", []string{ScopeNotesWrite}, []string{"notes_create"}, 0, nil},
-		{"no scopes", nil, nil, 0, nil},
+		{"docs only", []string{ScopeDocsRead}, []string{"search_docs"}, 5, []string{"doc://{id}"}, []string{"ask_docs"}},
+		{"notes read", []string{ScopeNotesRead}, []string{"notes_list"}, 0, []string{"notes://{id}"}, nil},
+		{"notes write", []string{ScopeNotesWrite}, []string{"notes_create"}, 0, nil, nil},
+		{"no scopes", nil, nil, 0, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,6 +235,17 @@ func TestListFiltered(t *testing.T) {
 			if !slices.Equal(ts, tt.templates) {
 				t.Errorf("templates = %q, want %q", ts, tt.templates)
 			}
+			prompts, err := cs.ListPrompts(t.Context(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ps []string
+			for _, p := range prompts.Prompts {
+				ps = append(ps, p.Name)
+			}
+			if !slices.Equal(ps, tt.prompts) {
+				t.Errorf("prompts = %q, want %q", ps, tt.prompts)
+			}
 		})
 	}
 }
@@ -240,6 +263,12 @@ func TestEnforce(t *testing.T) {
 	}
 	if _, err := cs.ReadResource(t.Context(), &mcp.ReadResourceParams{URI: "doc://oauth"}); err != nil {
 		t.Errorf("reading a doc with docs:read: %v", err)
+	}
+
+	cs = connect(t, NewServer(nil), &mcpgate.Principal{Subject: "ann", Scopes: []string{ScopeNotesRead}})
+	_, err = cs.GetPrompt(t.Context(), &mcp.GetPromptParams{Name: "ask_docs", Arguments: map[string]string{"question": "q"}})
+	if !errors.As(err, &werr) || werr.Code != CodeInsufficientScope {
+		t.Errorf("ask_docs without docs:read: %v, want code %d", err, CodeInsufficientScope)
 	}
 }
 
@@ -304,6 +333,15 @@ func TestPolicyCoversEveryFeature(t *testing.T) {
 	for _, tm := range tmpls.ResourceTemplates {
 		if req := p.Required(authzCall("resources/read", tm.URITemplate)); len(req) == 0 {
 			t.Errorf("template %s needs no scope under Policy()", tm.URITemplate)
+		}
+	}
+	prompts, err := cs.ListPrompts(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range prompts.Prompts {
+		if req := p.Required(authzCall("prompts/get", pr.Name)); len(req) == 0 {
+			t.Errorf("prompt %s needs no scope under Policy()", pr.Name)
 		}
 	}
 }
