@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -313,6 +317,19 @@ func (s *sessionServer) waitEnded(n int) []string {
 
 func (s *sessionServer) SessionTTL() time.Duration { return time.Hour }
 
+func (s *sessionServer) OpenSessions() iter.Seq[string] {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Values(slices.Collect(maps.Keys(s.live)))
+}
+
+// drop ends a session the way a server may on its own.
+func (s *sessionServer) drop(id string) {
+	s.mu.Lock()
+	delete(s.live, id)
+	s.mu.Unlock()
+}
+
 const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`
 
 func open(t *testing.T, u, token string) (string, int) {
@@ -393,5 +410,98 @@ func TestStandardHeadersMatchTheBody(t *testing.T) {
 				t.Errorf("refusal %s; reached the server: %v", b, next.count() != before)
 			}
 		})
+	}
+}
+
+// Sessions the server ended by itself (a failed initialize, an idle
+// session) do not hold the table full.
+func TestSessionsTheServerEndedFreeRoom(t *testing.T) {
+	ss := &sessionServer{live: map[string]bool{}}
+	srv, _ := newPipeline(t, &pipeline.Options{MaxSessions: 2, MaxSessionsPerPrincipal: 2}, ss)
+	u := srv.URL + "/mcp"
+	a1, _ := open(t, u, "tok-alice")
+	a2, _ := open(t, u, "tok-alice")
+	if _, status := open(t, u, "tok-bob"); status != http.StatusServiceUnavailable {
+		t.Fatalf("full: %d, want 503", status)
+	}
+	ss.drop(a1)
+	ss.drop(a2)
+	time.Sleep(1100 * time.Millisecond) // the table asks the server at most once a second
+	if _, status := open(t, u, "tok-bob"); status != 200 {
+		t.Errorf("after the server ended both sessions: %d, want 200", status)
+	}
+}
+
+// slowSessions opens a session for every initialize after a delay, so
+// that many are in flight at once.
+type slowSessions struct {
+	sessionServer
+}
+
+func (s *slowSessions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	time.Sleep(100 * time.Millisecond)
+	s.sessionServer.ServeHTTP(w, r)
+}
+
+// Initializes in flight at once cannot open more sessions than the bound.
+func TestSessionBoundHoldsForConcurrentInitializes(t *testing.T) {
+	ss := &slowSessions{sessionServer{live: map[string]bool{}}}
+	srv, _ := newPipeline(t, &pipeline.Options{MaxSessions: 2, MaxSessionsPerPrincipal: 100}, ss)
+	var wg sync.WaitGroup
+	for _, tok := range []string{"tok-alice", "tok-bob", "tok-carol"} {
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/mcp", strings.NewReader(initialize))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	time.Sleep(100 * time.Millisecond) // sessions over the bound are ended in the background
+	if n := len(slices.Collect(ss.OpenSessions())); n > 2 {
+		t.Errorf("%d sessions open, bound 2", n)
+	}
+}
+
+// A 1xx is not the final status: the audit records the one that follows.
+func TestInformationalStatusIsNotFinal(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusEarlyHints)
+		w.WriteHeader(http.StatusForbidden)
+	})
+	srv, a := newPipeline(t, &pipeline.Options{}, h)
+	do(t, http.MethodPost, srv.URL+"/mcp", "tok-alice", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, nil)
+	if ev := a.all(); len(ev) != 1 || ev[0].Status != 403 || ev[0].Decision != mcpgate.DecisionDeny {
+		t.Errorf("audit %+v, want status 403, deny", ev)
+	}
+}
+
+// A client that declares a large body and sends little holds little
+// memory: the body grows with what arrives.
+func TestDeclaredLengthDoesNotPinMemory(t *testing.T) {
+	const max, conns = 4 << 20, 16
+	srv, _ := newPipeline(t, &pipeline.Options{MaxBodyBytes: max}, &spy{})
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range conns {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer tok-alice\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", max)
+	}
+	time.Sleep(300 * time.Millisecond)
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 8<<20 {
+		t.Errorf("heap grew by %d MiB for %d bytes received", grew>>20, conns)
 	}
 }

@@ -29,6 +29,8 @@ type Request struct {
 	Calls []authz.Call
 	// Batch is true when Body is a JSON array.
 	Batch bool
+
+	reserved bool // a place in the session table waits for this request
 }
 
 type requestKey struct{}
@@ -81,6 +83,10 @@ func (req *Request) NewBody() io.ReadCloser {
 	return io.NopCloser(bytes.NewReader(req.Body))
 }
 
+// exactReadMax is the largest declared body allocated whole before it
+// arrives.
+const exactReadMax = 64 << 10
+
 // readBody reads r's body: none for GET and DELETE (a body the scope check
 // never read must never reach a server that might act on it), at most max
 // bytes for POST. A body whose declared length is over the limit is
@@ -97,12 +103,14 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, *refus
 	}
 	var body []byte
 	var err error
-	if r.ContentLength >= 0 {
+	if r.ContentLength >= 0 && r.ContentLength <= exactReadMax {
 		// The common case: one allocation of exactly the declared size.
 		// net/http stops the reader at Content-Length.
 		body = make([]byte, r.ContentLength)
 		_, err = io.ReadFull(r.Body, body)
 	} else {
+		// A large or unknown length grows with what arrives: a client
+		// that declares megabytes and sends a byte holds only that byte.
 		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	}
 	if err != nil {

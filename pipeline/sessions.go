@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"iter"
 	"net/http"
 	"sync"
 	"time"
@@ -20,6 +21,11 @@ type SessionServer interface {
 	http.Handler
 	// EndSession ends the session with this id, if it still exists.
 	EndSession(id string)
+	// OpenSessions yields the ids of the sessions the server holds: a
+	// server may end sessions by itself (one that failed to initialize,
+	// an idle one), and the pipeline asks before it refuses a new session
+	// for want of room.
+	OpenSessions() iter.Seq[string]
 	// SessionTTL is how long the server keeps an idle session; the
 	// pipeline forgets one idle for longer.
 	SessionTTL() time.Duration
@@ -31,10 +37,11 @@ type sessionTable struct {
 	ttl          time.Duration
 	max, perUser int
 
-	mu      sync.Mutex
-	byID    map[string]*trackedSession
-	byOwner map[string][]*trackedSession
-	swept   time.Time
+	mu       sync.Mutex
+	byID     map[string]*trackedSession
+	byOwner  map[string][]*trackedSession
+	reserved int // sessions admitted by room and not yet started or given up
+	swept    time.Time
 }
 
 type trackedSession struct {
@@ -53,47 +60,78 @@ func newSessionTable(s SessionServer, max, perUser int) *sessionTable {
 	}
 }
 
-// room reports whether owner may start a session now: the table has room,
-// or owner is at its own bound, so the new session replaces one of its own.
-func (t *sessionTable) room(owner string, now time.Time) bool {
+// room reports whether owner may start a session now, and if so reserves
+// a place for it until start or release: the table has room, counting the
+// sessions being opened, or owner is at its own bound, so the new session
+// replaces one of its own. When the table looks full it first forgets the
+// sessions the server no longer holds.
+func (t *sessionTable) room(owner string, now time.Time) (ok, reserved bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.byID) < t.max {
-		return true
+	if len(t.byOwner[owner]) >= t.perUser {
+		return true, false // replaces one of its own
 	}
-	if now.Sub(t.swept) > time.Second {
+	if len(t.byID)+t.reserved >= t.max {
 		t.sweepLocked(now)
 	}
-	return len(t.byID) < t.max || len(t.byOwner[owner]) >= t.perUser
+	if len(t.byID)+t.reserved >= t.max {
+		return false, false
+	}
+	t.reserved++
+	return true, true
+}
+
+// release gives up a reservation that no session used.
+func (t *sessionTable) release() {
+	t.mu.Lock()
+	if t.reserved > 0 {
+		t.reserved--
+	}
+	t.mu.Unlock()
 }
 
 // observe records what the response to a request says about sessions:
 // method and sid are the request's, status and newSID the response's.
-func (t *sessionTable) observe(owner, method, sid string, status int, newSID string, now time.Time) {
+// reserved says whether room reserved a place for this request; observe
+// reports whether it used it.
+func (t *sessionTable) observe(owner, method, sid string, status int, newSID string, now time.Time, reserved bool) (used bool) {
 	switch {
 	case sid == "" && newSID != "" && status < 300:
-		if evicted := t.start(newSID, owner, now); evicted != "" {
-			// In the background: this runs while the server writes the
-			// new session's response header, perhaps under its own
-			// locks, and ending a session may take a while (a stdio child
-			// exits).
+		// Ending a session happens in the background: this runs while the
+		// server writes the new session's response header, perhaps under
+		// its own locks, and it may take a while (a stdio child exits).
+		evicted, ok := t.start(newSID, owner, now, reserved)
+		if evicted != "" {
 			go t.server.EndSession(evicted)
 		}
+		if !ok {
+			// A session the server opened without room for it (its
+			// initialize raced others, or it opens sessions on other
+			// requests): ended at once rather than held past the bound.
+			go t.server.EndSession(newSID)
+		}
+		return reserved
 	case sid == "":
 	case status == http.StatusNotFound, method == http.MethodDelete && status < 300:
 		t.forget(sid, owner)
 	default:
 		t.touch(sid, owner, now)
 	}
+	return false
 }
 
-// start records a new session of owner, and returns the id of owner's
-// least recently used session if owner is now over its bound.
-func (t *sessionTable) start(id, owner string, now time.Time) (evicted string) {
+// start records a new session of owner, consuming a reservation if it had
+// one, and returns the id of owner's least recently used session if owner
+// is now over its bound. It reports false, recording nothing, when the
+// table has no room for the session.
+func (t *sessionTable) start(id, owner string, now time.Time, reserved bool) (evicted string, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if reserved && t.reserved > 0 {
+		t.reserved--
+	}
 	if _, ok := t.byID[id]; ok {
-		return ""
+		return "", true
 	}
 	mine := t.byOwner[owner]
 	if len(mine) >= t.perUser {
@@ -106,11 +144,13 @@ func (t *sessionTable) start(id, owner string, now time.Time) (evicted string) {
 		evicted = mine[oldest].id
 		delete(t.byID, evicted)
 		mine = append(mine[:oldest], mine[oldest+1:]...)
+	} else if len(t.byID)+t.reserved >= t.max {
+		return "", false
 	}
 	s := &trackedSession{id: id, owner: owner, used: now}
 	t.byID[id] = s
 	t.byOwner[owner] = append(mine, s)
-	return evicted
+	return evicted, true
 }
 
 func (t *sessionTable) touch(id, owner string, now time.Time) {
@@ -145,11 +185,20 @@ func (t *sessionTable) removeLocked(s *trackedSession) {
 	}
 }
 
-// sweepLocked forgets sessions idle for longer than the server keeps them.
+// sweepLocked forgets sessions idle for longer than the server keeps
+// them, and those the server no longer holds. It asks the server at most
+// once a second.
 func (t *sessionTable) sweepLocked(now time.Time) {
+	if now.Sub(t.swept) < time.Second {
+		return
+	}
 	t.swept = now
+	open := make(map[string]struct{}, len(t.byID))
+	for id := range t.server.OpenSessions() {
+		open[id] = struct{}{}
+	}
 	for _, s := range t.byID {
-		if now.Sub(s.used) > t.ttl {
+		if _, ok := open[s.id]; !ok || now.Sub(s.used) > t.ttl {
 			t.removeLocked(s)
 		}
 	}

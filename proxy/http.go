@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -243,6 +244,9 @@ func (h *HTTP) EndSession(id string) {
 		}
 	}()
 }
+
+// OpenSessions yields the sessions the handler holds.
+func (h *HTTP) OpenSessions() iter.Seq[string] { return h.sessions.ids() }
 
 // SessionTTL is how long an idle session stays bound to its principal.
 func (h *HTTP) SessionTTL() time.Duration { return h.opts.SessionTTL }

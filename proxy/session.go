@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"iter"
+	"slices"
 	"sync"
 	"time"
 
@@ -113,4 +115,15 @@ func (s *sessions) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.m)
+}
+
+// ids yields a snapshot of the session ids.
+func (s *sessions) ids() iter.Seq[string] {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.m))
+	for id := range s.m {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	return slices.Values(ids)
 }

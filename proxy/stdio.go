@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net/http"
 	"os"
@@ -303,6 +304,17 @@ func (s *Stdio) EndSession(id string) {
 	if bs != nil {
 		bs.close()
 	}
+}
+
+// OpenSessions yields the sessions open now.
+func (s *Stdio) OpenSessions() iter.Seq[string] {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.sessions))
+	for id := range s.sessions {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	return slices.Values(ids)
 }
 
 // SessionTTL is how long an idle session lives.
