@@ -215,6 +215,7 @@ const (
 	DecisionAllow           = "allow"
 	DecisionDeny            = "deny"
 	DecisionUnauthenticated = "unauthenticated"
+	DecisionRateLimited     = "rate_limited"
 	DecisionError           = "error"
 )
 

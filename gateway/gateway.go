@@ -58,6 +58,10 @@ type Options struct {
 	// MaxSessionsPerPrincipal bounds one principal's sessions on each
 	// server, its least recently used one ended to make room; 0 means 100.
 	MaxSessionsPerPrincipal int
+	// RateLimit charges each MCP request to the caller's limits and
+	// failed authentications to the client's address; nil limits nothing
+	// (see package ratelimit).
+	RateLimit pipeline.RateLimiter
 	// Verifiers authenticate bearer credentials that are neither API keys
 	// nor the embedded authorization server's access tokens (for example
 	// an identity provider's tokens); they are tried after those, in order.

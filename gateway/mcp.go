@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"iter"
 	"net/http"
 	"time"
 
@@ -25,6 +26,7 @@ func (g *Gateway) mcpHandler(policy *authz.Policy, next http.Handler) http.Handl
 		MaxBatch:                o.MaxBatch,
 		MaxSessions:             o.MaxSessions,
 		MaxSessionsPerPrincipal: o.MaxSessionsPerPrincipal,
+		RateLimit:               o.RateLimit,
 		Audit:                   g.audit.record,
 		RequestID:               requestID,
 		Now:                     o.Now,
@@ -77,6 +79,17 @@ func (b *builtinServer) EndSession(id string) {
 		if ss.ID() == id {
 			_ = ss.Close()
 			return
+		}
+	}
+}
+
+// OpenSessions implements pipeline.SessionServer.
+func (b *builtinServer) OpenSessions() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for ss := range b.server.Sessions() {
+			if !yield(ss.ID()) {
+				return
+			}
 		}
 	}
 }

@@ -7,16 +7,18 @@
 //
 //  1. method and origin: GET, POST or DELETE, from no foreign page;
 //  2. authenticate: the bearer credential, from the headers alone, so an
-//     anonymous client never makes the server read or parse a body;
+//     anonymous client never makes the server read or parse a body (a
+//     client address that keeps failing gets 429);
 //  3. read the body once, within the size limit;
 //  4. parse the JSON-RPC message or batch once, within the batch limit,
 //     and check that the Mcp-Method and Mcp-Name headers, where sent,
 //     name what the body does (SEP-2243);
-//  5. authorize every call against the scope policy;
-//  6. session room: a new MCP session only while there is room for it;
-//  7. dispatch to the MCP handler, with the principal, the body and the
+//  5. rate limit: charge the calls to the principal's limits (429);
+//  6. authorize every call against the scope policy;
+//  7. session room: a new MCP session only while there is room for it;
+//  8. dispatch to the MCP handler, with the principal, the body and the
 //     parsed calls in the request context ([FromContext]);
-//  8. audit: one event per call, filled in one place from the outcome.
+//  9. audit: one event per call, filled in one place from the outcome.
 //
 // Refusals are written by package refusal, one table for every status.
 //
@@ -25,6 +27,7 @@
 package pipeline
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/url"
@@ -70,6 +73,10 @@ type Options struct {
 	// one beyond it ends that principal's least recently used session. 0
 	// means DefaultMaxSessionsPerPrincipal.
 	MaxSessionsPerPrincipal int
+	// RateLimit charges each request to the caller's limits, and failed
+	// authentications to the client's address; nil limits nothing.
+	// *ratelimit.Limiter implements it.
+	RateLimit RateLimiter
 	// Audit receives one event per JSON-RPC call (one per request without
 	// calls). Nil audits nothing.
 	Audit func(*mcpgate.AuditEvent)
@@ -79,6 +86,17 @@ type Options struct {
 	RequestID func(http.ResponseWriter, *http.Request) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// A RateLimiter charges requests to limits.
+type RateLimiter interface {
+	// Limit charges the calls of an authenticated request (none for GET
+	// and DELETE), whose scopes policy requires, and adds the RateLimit
+	// fields to h; a refusal when a limit is exceeded.
+	Limit(ctx context.Context, pr *mcpgate.Principal, calls []authz.Call, policy *authz.Policy, h http.Header) *refusal.Refusal
+	// AuthFailed charges a failed authentication to the client of r; a
+	// refusal when its address is over its limit.
+	AuthFailed(r *http.Request) *refusal.Refusal
 }
 
 // Pipeline is the request path in front of one MCP handler. Create it with
@@ -163,8 +181,6 @@ func (p *Pipeline) admit(w http.ResponseWriter, r *http.Request, req *Request, s
 	if rf := p.authenticate(r, req); rf != nil {
 		return rf
 	}
-	// A rate limit per principal goes here: after authentication, so that
-	// it is keyed by who is calling, and before the body is read.
 	var rf *refusal.Refusal
 	if req.Body, rf = readBody(w, r, p.opts.MaxBodyBytes); rf != nil {
 		return rf
@@ -177,13 +193,22 @@ func (p *Pipeline) admit(w http.ResponseWriter, r *http.Request, req *Request, s
 			return rf
 		}
 	}
+	// Limits come after the parse because a limit may be per tool; the
+	// body read before is bounded, and only an authenticated caller's.
+	if rl := p.opts.RateLimit; rl != nil {
+		if rf := rl.Limit(r.Context(), req.Principal, req.Calls, p.opts.Policy, w.Header()); rf != nil {
+			return rf
+		}
+	}
 	if rf := p.authorize(req); rf != nil {
 		return rf
 	}
 	if sessions != nil && r.Header.Get("Mcp-Session-Id") == "" && req.Has("initialize") {
-		if !sessions.room(req.Principal.ID(), p.opts.Now()) {
+		ok, reserved := sessions.room(req.Principal.ID(), p.opts.Now())
+		if !ok {
 			return &refusal.Refusal{Kind: refusal.TooManySessions, ID: req.SingleID()}
 		}
+		req.reserved = reserved
 	}
 	return nil
 }
@@ -237,7 +262,13 @@ func LoopbackHost(hostport string) bool {
 func (p *Pipeline) authenticate(r *http.Request, req *Request) *refusal.Refusal {
 	pr, err := p.auth.Check(r)
 	if err != nil {
-		return p.auth.Refusal(r, err)
+		rf := p.auth.Refusal(r, err)
+		if rl := p.opts.RateLimit; rl != nil && rf.Kind == refusal.Unauthenticated {
+			if limited := rl.AuthFailed(r); limited != nil {
+				return limited
+			}
+		}
+		return rf
 	}
 	req.Principal = pr
 	return nil
@@ -297,8 +328,15 @@ func (p *Pipeline) dispatch(x *exchange, r *http.Request, next http.Handler, ses
 	sid := r.Header.Get("Mcp-Session-Id")
 	if sessions != nil {
 		x.rec.onHeader = func(status int, h http.Header) {
-			sessions.observe(req.Principal.ID(), r.Method, sid, status, h.Get("Mcp-Session-Id"), p.opts.Now())
+			if sessions.observe(req.Principal.ID(), r.Method, sid, status, h.Get("Mcp-Session-Id"), p.opts.Now(), req.reserved) {
+				req.reserved = false
+			}
 		}
+		defer func() {
+			if req.reserved {
+				sessions.release()
+			}
+		}()
 	}
 	next.ServeHTTP(&x.rec, r)
 }
@@ -363,6 +401,12 @@ type recorder struct {
 }
 
 func (w *recorder) WriteHeader(code int) {
+	if code >= 100 && code < 200 {
+		// Informational (100 Continue, 103 Early Hints): the final
+		// status is still to come.
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
 	if w.code == 0 {
 		w.code = code
 		if w.onHeader != nil {

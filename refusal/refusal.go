@@ -35,6 +35,7 @@ const (
 	Unauthenticated                     // 401: no, or no valid, credential
 	AuthUnavailable                     // 503: the credential could not be checked
 	RateLimited                         // 429: over a rate limit
+	LimiterUnavailable                  // 503: the rate limit could not be checked
 	BodyNotAllowed                      // 400: a GET or DELETE with a body
 	BodyTooLarge                        // 413: over the body limit
 	BodyUnreadable                      // 400: the body could not be read
@@ -81,7 +82,8 @@ var table = [...]row{
 	ForeignOrigin:       {http.StatusForbidden, mcpgate.DecisionDeny, shapeOAuth, 0, "forbidden", "origin not allowed"},
 	Unauthenticated:     {http.StatusUnauthorized, mcpgate.DecisionUnauthenticated, shapeOAuth, 0, "unauthorized", "a valid bearer credential is required"},
 	AuthUnavailable:     {http.StatusServiceUnavailable, mcpgate.DecisionError, shapeOAuth, 0, "temporarily_unavailable", "authentication is temporarily unavailable"},
-	RateLimited:         {http.StatusTooManyRequests, mcpgate.DecisionDeny, shapeRPC, CodeServerError, "rate_limited", "rate limit exceeded"},
+	RateLimited:         {http.StatusTooManyRequests, mcpgate.DecisionRateLimited, shapeRPC, CodeServerError, "rate_limited", "rate limit exceeded"},
+	LimiterUnavailable:  {http.StatusServiceUnavailable, mcpgate.DecisionError, shapeRPC, CodeServerError, "limiter_unavailable", "rate limiting is temporarily unavailable"},
 	BodyNotAllowed:      {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "body_not_allowed", "request takes no body"},
 	BodyTooLarge:        {http.StatusRequestEntityTooLarge, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "too_large", "request body too large"},
 	BodyUnreadable:      {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeParseError, "unreadable", "could not read request body"},

@@ -28,6 +28,11 @@ type Config struct {
 
 	Upstreams []UpstreamConfig `yaml:"upstreams"`
 
+	// Rate limits per principal (see ratelimit.go); Redis shares them
+	// across replicas.
+	RateLimits *RateLimitsConfig `yaml:"rate_limits"`
+	Redis      string            `yaml:"redis"`
+
 	// Identity providers whose tokens are trusted (see idp.go).
 	Issuers       []IssuerConfig       `yaml:"issuers"`
 	Introspection *IntrospectionConfig `yaml:"introspection"`

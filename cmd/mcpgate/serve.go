@@ -29,6 +29,8 @@ type ServeCmd struct {
 	MaxSessionsPerPrincipal int           `help:"Most MCP sessions of one caller per server; a new one ends that caller's least recently used session." env:"MCPGATE_MAX_SESSIONS_PER_PRINCIPAL" default:"100"`
 	Shutdown                time.Duration `help:"How long in-flight requests may take to finish on SIGINT/SIGTERM." env:"MCPGATE_SHUTDOWN_TIMEOUT" default:"30s"`
 
+	RateLimitFlags `embed:""`
+
 	OAuth             bool          `name:"oauth" help:"Run the embedded OAuth 2.1 authorization server (--no-oauth: API keys only)." env:"MCPGATE_OAUTH" default:"true" negatable:""`
 	Issuer            string        `help:"OAuth issuer URL (default: the origin of --public-url)." env:"MCPGATE_ISSUER" placeholder:"URL"`
 	RegistrationToken string        `help:"Require this initial access token for dynamic client registration (default: open, rate-limited)." env:"MCPGATE_REGISTRATION_TOKEN" placeholder:"TOKEN"`
@@ -65,6 +67,13 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	if c.AccessTokenTTL < time.Second || c.AccessTokenTTL > 24*time.Hour {
 		return usagef("--access-token-ttl must be between 1s and 24h")
 	}
+	limiter, releaseLimiter, err := c.rateLimiter(g, logger, func(kind, principal string, detail map[string]any) {
+		logger.Warn("security alert", "alert", kind, "principal", principal, "detail", detail)
+	})
+	if err != nil {
+		return err
+	}
+	defer releaseLimiter()
 	if _, err := net.ResolveTCPAddr("tcp", g.Listen); err != nil {
 		return usagef("--listen %q: %v", g.Listen, err)
 	}
@@ -93,6 +102,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		MaxBatch:                c.MaxBatch,
 		MaxSessions:             c.MaxSessions,
 		MaxSessionsPerPrincipal: c.MaxSessionsPerPrincipal,
+		RateLimit:               limiter,
 	}
 	var sign func(map[string]any) (string, error)
 	if c.OAuth {
@@ -201,7 +211,7 @@ func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger, sign func(map[stri
 		}
 	}
 	for _, u := range cfgs {
-		po := &proxy.Options{Policy: filterOf(u.Policy), Logger: logger, MaxBodyBytes: c.MaxBody}
+		po := &proxy.Options{Policy: filterOf(u.Policy), Logger: logger, MaxBodyBytes: c.MaxBody, MaxSessions: c.MaxSessions}
 		if u.IdentityJWT {
 			if !c.OAuth {
 				closeAll()
