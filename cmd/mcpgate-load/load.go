@@ -15,14 +15,24 @@ import (
 	"time"
 )
 
-// The targets: the bare proxy, and mcpgate with each kind of credential.
+// The targets: the bare proxy, mcpgate with each kind of credential and
+// rate limits off, and mcpgate with an API key and rate limits on (a limit
+// no request reaches, so the run measures what checking it costs).
 const (
-	targetBare   = "bare"
-	targetAPIKey = "apikey"
-	targetJWT    = "jwt"
+	targetBare    = "bare"
+	targetAPIKey  = "apikey"
+	targetJWT     = "jwt"
+	targetLimited = "apikey-limits"
 )
 
-var allTargets = []string{targetBare, targetAPIKey, targetJWT}
+var allTargets = []string{targetBare, targetAPIKey, targetJWT, targetLimited}
+
+// Rate limits of the two mcpgate processes; -serve-args come after and can
+// change them.
+var (
+	limitsOff = []string{"--rate-limit", "off"}
+	limitsOn  = []string{"--rate-limit", "50000000/1m"}
+)
 
 // Options configure a run. Run fills in what validate allows to be zero.
 type Options struct {
@@ -209,7 +219,7 @@ func startTargets(ctx context.Context, o *Options, dir string, progress io.Write
 		if err != nil {
 			return nil, err
 		}
-		mg, err := start("mcpgate", g.serveCmd(upstreamURL, o.ServeArgs), servingRe, time.Minute)
+		mg, err := start("mcpgate", g.serveCmd(upstreamURL, append(slices.Clip(limitsOff), o.ServeArgs...)), servingRe, time.Minute)
 		if err != nil {
 			return nil, err
 		}
@@ -223,6 +233,23 @@ func startTargets(ctx context.Context, o *Options, dir string, progress io.Write
 				return newRequest(mg.addr, "/mcp", tok, []byte(callRequest), []byte(callResponse)), err
 			}})
 		}
+	}
+	if slices.Contains(o.Targets, targetLimited) {
+		bin := o.Binary
+		if bin == "" {
+			if bin, err = buildMcpgate(ctx, dir); err != nil {
+				return nil, err
+			}
+		}
+		g, err := newGate(ctx, bin, filepath.Join(dir, "data-limits"))
+		if err != nil {
+			return nil, err
+		}
+		mg, err := start("mcpgate-limits", g.serveCmd(upstreamURL, append(slices.Clip(limitsOn), o.ServeArgs...)), servingRe, time.Minute)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, target{name: targetLimited, server: mg, request: fixed(mg.addr, g.key)})
 	}
 	slices.SortStableFunc(targets, func(a, b target) int {
 		return slices.Index(o.Targets, a.name) - slices.Index(o.Targets, b.name)

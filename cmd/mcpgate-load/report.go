@@ -113,7 +113,7 @@ func (rep *Report) print(w io.Writer, verbose bool) {
 	o := rep.Options
 	fmt.Fprintf(w, "%d rounds × %v (warm-up %v), %d connections; medians over rounds, ratios to bare within a round\n\n",
 		len(rep.Rounds), o.Duration, o.Warmup, o.Connections)
-	const row = "%-8s %8s %6s %8s %8s %9s %11s %6s %7s\n"
+	const row = "%-13s %8s %6s %8s %8s %9s %11s %6s %7s\n"
 	fmt.Fprintf(w, row, "target", "req/s", "×bare", "p50", "p99", "p99−bare", "CPU µs/req", "×bare", "errors")
 	sums := rep.Summaries()
 	for _, s := range sums {
@@ -126,7 +126,7 @@ func (rep *Report) print(w io.Writer, verbose bool) {
 		if s.Target == targetBare || !s.HaveBare {
 			continue
 		}
-		checks = append(checks, fmt.Sprintf("  %-7s req/s %s %s, p99 %s %s, CPU/req %s %s", s.Target,
+		checks = append(checks, fmt.Sprintf("  %-13s req/s %s %s, p99 %s %s, CPU/req %s %s", s.Target,
 			ratio(s.RPSRatio), verdict(s.RPSRatio >= wantRPSRatio),
 			signedMS(s.P99Extra, true), verdict(s.P99Extra <= wantP99Extra),
 			ratio(s.CPURatio), verdict(s.CPURatio <= wantCPURatio)))
@@ -141,7 +141,7 @@ func (rep *Report) print(w io.Writer, verbose bool) {
 	}
 	for i, r := range rep.Rounds {
 		fmt.Fprintf(w, "\nround %d (%s)\n", i+1, strings.Join(r.Order, ", "))
-		const row = "  %-8s %8s %8s %8s %11s %14s %7s\n"
+		const row = "  %-13s %8s %8s %8s %11s %14s %7s\n"
 		fmt.Fprintf(w, row, "target", "req/s", "p50", "p99", "CPU µs/req", "client µs/req", "errors")
 		for _, name := range r.Order {
 			res := r.Results[name]
