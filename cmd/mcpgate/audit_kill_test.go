@@ -53,7 +53,7 @@ func auditKill9(t *testing.T, stall time.Duration) {
 	started := time.Now()
 	data := filepath.Join(t.TempDir(), "data")
 	key, _ := createKey(t, data, "--name", "load")
-	srv := startServer(t, data)
+	srv := startServer(t, data, "--rate-limit", "off") // the load is one principal, far over the default limit
 
 	list := func(c *http.Client) error {
 		req, err := http.NewRequest(http.MethodPost, srv.url, strings.NewReader(listBody))

@@ -119,7 +119,7 @@ func TestIdentityProvider(t *testing.T) {
 
 	jti := jwtClaim(t, jwt, "jti")
 	start := time.Now()
-	res := mcpgateCLI(t, data, "tokens", "revoke", "--jti", jti, "--issuer", iss)
+	res := mcpgateCLI(t, data, "tokens", "revoke", "--jti="+jti, "--issuer", iss)
 	if res.code != 0 {
 		t.Fatalf("tokens revoke: exit %d: %s", res.code, res.stderr)
 	}
