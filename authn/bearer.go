@@ -7,10 +7,11 @@ import (
 	"github.com/mcpgate/mcpgate"
 )
 
-// MaxTokenLen bounds the length of a bearer token. API keys are 67 bytes and
-// signed access tokens a few hundred to two thousand; anything longer is
-// refused before any work is done on it.
-const MaxTokenLen = 4096
+// MaxTokenLen bounds the length of a bearer token. API keys are 67 bytes,
+// mcpgate's access tokens a few hundred, and an identity provider's can
+// carry many group claims (Entra ID tokens reach several kilobytes);
+// anything longer than 16 KiB is refused before any work is done on it.
+const MaxTokenLen = 16 << 10
 
 // Errors for a request whose Authorization header carries no usable bearer
 // credential. Both match [mcpgate.ErrUnauthenticated] with errors.Is.

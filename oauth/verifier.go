@@ -94,8 +94,17 @@ func (s *Server) ApplyChange(c mcpgate.Change) {
 		s.keysLoaded = time.Time{} // the next signing or unknown kid rereads the keys
 		s.keysMu.Unlock()
 		return
-	case mcpgate.ChangeClient:
-		s.cimd.forget(c.ID)
+	case mcpgate.ChangeToken, mcpgate.ChangeSubject, mcpgate.ChangeClient:
+		// A change scoped to an issuer applies here only when it names
+		// this server's; an unscoped one applies to every issuer.
+		iss, v := c.Scope()
+		if iss != "" && iss != s.opts.Issuer {
+			return
+		}
+		c.ID = v
+		if c.Kind == mcpgate.ChangeClient {
+			s.cimd.forget(c.ID)
+		}
 	}
 	s.revoked.apply(c)
 }

@@ -172,6 +172,19 @@ func TestRevokedGrant(t *testing.T) {
 	if _, err := e.verify(tr2.AccessToken); err == nil {
 		t.Error("token of a revoked subject verifies")
 	}
+	// A revocation scoped to another issuer leaves this server's tokens
+	// alone; one scoped to this server's issuer applies.
+	e.clock.Add(time.Second)
+	tr3 := e.exchange(c, e.code(authorizeParams(c)), nil)
+	e.clock.Add(time.Second)
+	e.srv.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeSubject, ID: mcpgate.IssuerChangeID("https://idp.example.com", "acme/alice"), At: e.clock.Now()})
+	if _, err := e.verify(tr3.AccessToken); err != nil {
+		t.Errorf("a revocation for another issuer stopped this server's token: %v", err)
+	}
+	e.srv.ApplyChange(mcpgate.Change{Kind: mcpgate.ChangeSubject, ID: mcpgate.IssuerChangeID(e.srv.Issuer(), "acme/alice"), At: e.clock.Now()})
+	if _, err := e.verify(tr3.AccessToken); err == nil {
+		t.Error("a revocation scoped to this server's issuer did not apply")
+	}
 }
 
 func TestSigningKeyRotation(t *testing.T) {
