@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/alert"
 	"github.com/mcpgate/mcpgate/authn"
 	"github.com/mcpgate/mcpgate/authz"
 	"github.com/mcpgate/mcpgate/demo"
@@ -86,6 +87,13 @@ type Options struct {
 	ChangePoll time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Alerts receives security alerts: those of the authorization server
+	// (refresh-token and code reuse, refused client metadata addresses)
+	// and any a component of the request path raises. Usually an
+	// alert.Sink's Raise, which logs, de-duplicates and delivers them by
+	// webhook; give the rate limiter the same sink, so that every alert
+	// goes one way. It must not block. Nil logs each alert as a warning.
+	Alerts func(alert.Alert)
 }
 
 func (o *Options) withDefaults() Options {
@@ -116,6 +124,10 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.ScopesSupported == nil {
 		r.ScopesSupported = demo.Scopes()
+	}
+	if r.Alerts == nil {
+		logger := r.Logger
+		r.Alerts = func(a alert.Alert) { alert.Log(logger, a) }
 	}
 	return r
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/alert"
 	"github.com/mcpgate/mcpgate/login"
 	"github.com/mcpgate/mcpgate/oauth"
 )
@@ -69,10 +70,52 @@ func NewAuthServer(store mcpgate.Store, publicURL string, o *OAuthOptions, opts 
 		Keys:                store,
 		Now:                 base.Now,
 		Logger:              logger,
-		Alerts: func(ctx context.Context, kind string, attrs ...any) {
-			logger.Warn("security alert", append([]any{"alert", kind}, attrs...)...)
+		Alerts: func(_ context.Context, kind string, attrs ...any) {
+			base.Alerts(oauthAlert(base.Now(), kind, attrs))
 		},
 	})
+}
+
+// oauthKinds name the authorization server's alerts as package alert does.
+var oauthKinds = map[string]string{
+	"oauth.refresh_token_reuse": alert.KindRefreshReuse,
+	"oauth.code_reuse":          alert.KindCodeReuse,
+	"oauth.cimd_blocked":        alert.KindCIMDBlocked,
+}
+
+// oauthAlert turns an alert of the authorization server, a kind and
+// slog-style key-value pairs, into an alert.Alert. Its principal is the
+// user the alert is about ("tenant/subject", as mcpgate.Principal.ID
+// spells it) or, for alerts about a client alone, the client id.
+func oauthAlert(now time.Time, kind string, attrs []any) alert.Alert {
+	a := alert.Alert{Kind: kind, Time: now, Detail: map[string]any{}}
+	if k, ok := oauthKinds[kind]; ok {
+		a.Kind = k
+	}
+	var subject, tenant, client string
+	for i := 0; i+1 < len(attrs); i += 2 {
+		key, ok := attrs[i].(string)
+		if !ok {
+			continue
+		}
+		switch v := attrs[i+1]; key {
+		case "subject":
+			subject, _ = v.(string)
+		case "tenant":
+			tenant, _ = v.(string)
+		case "client_id":
+			client, _ = v.(string)
+			a.Detail[key] = v
+		default:
+			a.Detail[key] = v
+		}
+	}
+	if subject != "" {
+		a.Principal = (&mcpgate.Principal{Subject: subject, Tenant: tenant}).ID()
+	} else {
+		a.Principal = client
+	}
+	return a
 }
 
 // setupOAuth mounts the authorization server and its login, consent and

@@ -36,6 +36,9 @@ type Config struct {
 	// Identity providers whose tokens are trusted (see idp.go).
 	Issuers       []IssuerConfig       `yaml:"issuers"`
 	Introspection *IntrospectionConfig `yaml:"introspection"`
+
+	// Security alerts by webhook (see alerts.go).
+	Alerts *AlertsConfig `yaml:"alerts"`
 }
 
 // UpstreamConfig is one MCP server the gateway fronts: a proxy.Upstream

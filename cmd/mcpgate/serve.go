@@ -46,6 +46,8 @@ type ServeCmd struct {
 	IntrospectionClientID     string        `help:"Client id mcpgate authenticates to the introspection endpoint with." env:"MCPGATE_INTROSPECTION_CLIENT_ID" placeholder:"ID"`
 	IntrospectionClientSecret string        `help:"Its secret: env:NAME or file:PATH (a bare value is taken literally)." env:"MCPGATE_INTROSPECTION_CLIENT_SECRET" placeholder:"REF"`
 	IDPTimeout                time.Duration `name:"idp-timeout" help:"Longest wait for an identity provider; a token that needs one that does not answer is refused." env:"MCPGATE_IDP_TIMEOUT" default:"5s"`
+
+	AlertFlags `embed:""` // security alerts by webhook (alerts.go)
 }
 
 // Run serves until the context ends, then shuts down gracefully.
@@ -67,9 +69,13 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	if c.AccessTokenTTL < time.Second || c.AccessTokenTTL > 24*time.Hour {
 		return usagef("--access-token-ttl must be between 1s and 24h")
 	}
-	limiter, releaseLimiter, err := c.rateLimiter(g, logger, func(kind, principal string, detail map[string]any) {
-		logger.Warn("security alert", "alert", kind, "principal", principal, "detail", detail)
-	})
+	// Closed last, so alerts raised by the last requests are still sent.
+	alerts, err := c.alertSink(g, logger)
+	if err != nil {
+		return err
+	}
+	defer alerts.Close()
+	limiter, releaseLimiter, err := c.rateLimiter(g, logger, raiser(alerts))
 	if err != nil {
 		return err
 	}
@@ -103,6 +109,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		MaxSessions:             c.MaxSessions,
 		MaxSessionsPerPrincipal: c.MaxSessionsPerPrincipal,
 		RateLimit:               limiter,
+		Alerts:                  alerts.Raise,
 	}
 	var sign func(map[string]any) (string, error)
 	if c.OAuth {
