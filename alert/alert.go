@@ -30,8 +30,9 @@ type Alert struct {
 	// Principal is who or what the alert is about, the unit of
 	// de-duplication: a principal id ("tenant/subject", see
 	// mcpgate.Principal.ID) for alerts about an identity, a client address
-	// block ("203.0.113.7/32") for failed authentication, a client id for
-	// a refused client, or "" for the gateway itself.
+	// ("203.0.113.7", or an IPv6 /64 such as "2001:db8:1:2::/64") for
+	// failed authentication, a client id for a refused client, or "" for
+	// the gateway itself.
 	Principal string
 	// Time is when it happened; Sink.Raise fills in the current time when
 	// it is zero.
