@@ -63,6 +63,11 @@ type Options struct {
 	// failed authentications to the client's address; nil limits nothing
 	// (see package ratelimit).
 	RateLimit pipeline.RateLimiter
+	// Limiter is where the authorization server counts registrations and
+	// metadata-document fetches per address; nil counts them in process.
+	// Give the same (Redis) limiter as RateLimit's so that every limit
+	// holds across replicas.
+	Limiter mcpgate.Limiter
 	// Verifiers authenticate bearer credentials that are neither API keys
 	// nor the embedded authorization server's access tokens (for example
 	// an identity provider's tokens); they are tried after those, in order.

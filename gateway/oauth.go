@@ -68,6 +68,7 @@ func NewAuthServer(store mcpgate.Store, publicURL string, o *OAuthOptions, opts 
 		AllowLoopbackCIMD:   o.AllowLoopbackCIMD,
 		KeyEncryptionKey:    o.KeyEncryptionKey,
 		Keys:                store,
+		Limiter:             base.Limiter,
 		Now:                 base.Now,
 		Logger:              logger,
 		Alerts: func(_ context.Context, kind string, attrs ...any) {

@@ -57,7 +57,7 @@ type cimdResolver struct {
 	allowLoopback  bool
 	privateSchemes []string
 	now            func() time.Time
-	limit          *ipLimiter // fetches per requesting address
+	limit          *addrLimiter // fetches per requesting address
 
 	flights singleflight.Group
 
@@ -74,7 +74,7 @@ type cimdEntry struct {
 
 func newCIMDResolver(o Options) *cimdResolver {
 	r := &cimdResolver{allowLoopback: o.AllowLoopbackCIMD, privateSchemes: o.PrivateUseSchemes, now: o.Now,
-		limit: newIPLimiter(o.CIMDFetchesPerMinute), cache: map[string]cimdEntry{}}
+		limit: newAddrLimiter(o.Limiter, "cimd", o.CIMDFetchesPerMinute), cache: map[string]cimdEntry{}}
 	r.client = o.CIMDClient
 	if r.client == nil {
 		r.client = newSafeHTTPClient(o.AllowLoopbackCIMD)
@@ -207,7 +207,7 @@ func (r *cimdResolver) resolve(ctx context.Context, id string) (*mcpgate.Client,
 		if e, ok := r.cached(id); ok { // a flight that ended just now
 			return e.client, e.err
 		}
-		if !r.limit.allow(requesterFrom(ctx)) {
+		if !r.limit.allow(ctx, requesterFrom(ctx)) {
 			return nil, errCIMDRateLimited
 		}
 		c, ttl, err := r.fetch(context.WithoutCancel(ctx), id)

@@ -11,11 +11,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mcpgate/mcpgate"
-	"golang.org/x/time/rate"
+	"github.com/mcpgate/mcpgate/ratelimit"
 )
 
 // ClientMetadata is the client metadata of dynamic registration
@@ -64,7 +63,7 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !s.regLimit.allow(clientIP(r)) {
+	if !s.regLimit.allow(r.Context(), r.RemoteAddr) {
 		w.Header().Set("Retry-After", "60")
 		writeJSON(w, http.StatusTooManyRequests, &registrationError{Code: "slow_down", Description: "too many registrations"})
 		return
@@ -295,30 +294,33 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// ipLimiter limits events per IP with a token bucket each.
-type ipLimiter struct {
-	mu      sync.Mutex
-	perMin  int
-	buckets map[string]*rate.Limiter
+// addrLimiter limits events per client address (IPv4, or the IPv6 /64) on
+// a mcpgate.Limiter: in this process, or shared by every replica when the
+// gateway hands the authorization server its Redis limiter. Entries are
+// bounded and idle ones evicted by the limiter.
+type addrLimiter struct {
+	store  mcpgate.Limiter
+	prefix string
+	limit  mcpgate.Limit
 }
 
-func newIPLimiter(perMin int) *ipLimiter {
-	return &ipLimiter{perMin: perMin, buckets: map[string]*rate.Limiter{}}
+// newAddrLimiter allows perMin events a minute per address, all at once if
+// they come together; a negative perMin allows everything.
+func newAddrLimiter(store mcpgate.Limiter, prefix string, perMin int) *addrLimiter {
+	l := &addrLimiter{store: store, prefix: prefix + "|"}
+	if perMin > 0 {
+		l.limit = mcpgate.Limit{Rate: perMin, Per: time.Minute, Burst: perMin}
+	}
+	return l
 }
 
-func (l *ipLimiter) allow(ip string) bool {
-	if l.perMin < 0 {
+// allow reports whether the address remote (host or host:port) may cause
+// one more event. A limiter that cannot decide refuses: these events
+// create clients or cause outbound fetches.
+func (l *addrLimiter) allow(ctx context.Context, remote string) bool {
+	if l.limit.IsOff() {
 		return true
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[ip]
-	if !ok {
-		if len(l.buckets) >= 100000 {
-			clear(l.buckets) // bounded memory under a spread-out flood
-		}
-		b = rate.NewLimiter(rate.Every(time.Minute/time.Duration(l.perMin)), l.perMin)
-		l.buckets[ip] = b
-	}
-	return b.Allow()
+	d, err := l.store.Allow(ctx, l.prefix+ratelimit.AddressKey(remote), l.limit, 1)
+	return err == nil && d.Allowed
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/mcpgate/mcpgate/inmem"
 )
 
 func (e *env) register(body string, token string) (int, map[string]any) {
@@ -148,5 +150,28 @@ func TestPrivateUseSchemes(t *testing.T) {
 		if _, err := New(e.store, &Options{Resource: e.srv.Resource(), PrivateUseSchemes: []string{bad}}); err == nil {
 			t.Errorf("PrivateUseSchemes %q accepted", bad)
 		}
+	}
+}
+
+// TestRegisterLimitShared: registrations count on the Limiter the server
+// is given, so two replicas sharing one (Redis, in production) enforce one
+// budget per address.
+func TestRegisterLimitShared(t *testing.T) {
+	shared := inmem.New(nil)
+	a := newEnv(t, func(o *Options) { o.RegistrationsPerMinute = 4; o.Limiter = shared })
+	b := newEnv(t, func(o *Options) { o.RegistrationsPerMinute = 4; o.Limiter = shared })
+	body := `{"redirect_uris":["https://app.example.com/cb"]}`
+	created := 0
+	for i := range 10 {
+		e := a
+		if i%2 == 1 {
+			e = b
+		}
+		if st, _ := e.register(body, ""); st == http.StatusCreated {
+			created++
+		}
+	}
+	if created != 4 {
+		t.Errorf("two servers on one limiter created %d clients, want 4", created)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/inmem"
 	"github.com/mcpgate/mcpgate/jose"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
@@ -91,6 +92,10 @@ type Options struct {
 	// fetches shared with a concurrent request for the same URL, do not
 	// count. Default 20; negative disables the limit.
 	CIMDFetchesPerMinute int
+	// Limiter counts registrations and metadata-document fetches per
+	// client address; nil counts them in this process. The gateway hands
+	// over its shared (Redis) limiter, so the limits hold across replicas.
+	Limiter mcpgate.Limiter
 	// CIMDClient overrides the HTTP client CIMD documents are fetched with.
 	// Its transport must do its own address filtering. For tests.
 	CIMDClient *http.Client
@@ -167,6 +172,9 @@ func (o *Options) withDefaults() (Options, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Limiter == nil {
+		d.Limiter = inmem.New(&inmem.Options{Now: d.Now})
+	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
@@ -212,7 +220,7 @@ type Server struct {
 	revoked  *revocations
 	verified *tokenCache
 	cimd     *cimdResolver
-	regLimit *ipLimiter
+	regLimit *addrLimiter
 
 	handler http.Handler
 }
@@ -248,7 +256,7 @@ func New(store Storage, opts *Options) (*Server, error) {
 		path:        issuerPath(o.Issuer),
 		revoked:     newRevocations(o.AccessTokenTTL + 2*o.Leeway),
 		verified:    newTokenCache(10000),
-		regLimit:    newIPLimiter(o.RegistrationsPerMinute),
+		regLimit:    newAddrLimiter(o.Limiter, "register", o.RegistrationsPerMinute),
 	}
 	s.cimd = newCIMDResolver(o)
 	ctx := context.Background()

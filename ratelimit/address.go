@@ -70,6 +70,11 @@ func (p *proxies) client(r *http.Request) string {
 	return addressKey(a)
 }
 
+// AddressKey is the key under which limits per client address count the
+// address of a connection (host:port, or a bare host): the IPv4 address,
+// or the /64 an IPv6 address belongs to.
+func AddressKey(remote string) string { return addressKey(remoteAddr(remote)) }
+
 func remoteAddr(s string) netip.Addr {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap.Addr().Unmap()

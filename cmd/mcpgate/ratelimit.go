@@ -88,15 +88,17 @@ func rateLimitPolicy(flag string, cfg *RateLimitsConfig) (*ratelimit.Policy, err
 }
 
 // rateLimiter builds the limiter serve uses: in process, or on Redis with
-// the configured failure policy; the returned function releases it.
-func (c *ServeCmd) rateLimiter(g *Globals, logger *slog.Logger, alert func(kind, principal string, detail map[string]any)) (*ratelimit.Limiter, func(), error) {
+// the configured failure policy. It returns the request-path limiter, the
+// store it counts in (which the authorization server's limits share), and
+// a function that releases them.
+func (c *ServeCmd) rateLimiter(g *Globals, logger *slog.Logger, alert func(kind, principal string, detail map[string]any)) (*ratelimit.Limiter, mcpgate.Limiter, func(), error) {
 	policy, err := rateLimitPolicy(c.RateLimit, g.file.RateLimits)
 	if err != nil {
-		return nil, nil, usageError{err}
+		return nil, nil, nil, usageError{err}
 	}
 	auth, err := mcpgate.ParseLimit(c.AuthFailureLimit)
 	if err != nil {
-		return nil, nil, usagef("--auth-failure-limit: %v", err)
+		return nil, nil, nil, usagef("--auth-failure-limit: %v", err)
 	}
 	local := inmem.New(nil)
 	var store mcpgate.Limiter = local
@@ -108,15 +110,15 @@ func (c *ServeCmd) rateLimiter(g *Globals, logger *slog.Logger, alert func(kind,
 	if redisURL != "" {
 		u, err := resolveSecret("--redis", redisURL)
 		if err != nil {
-			return nil, nil, usageError{err}
+			return nil, nil, nil, usageError{err}
 		}
 		policyOnFailure, err := redis.ParseFailurePolicy(c.RedisFailure)
 		if err != nil {
-			return nil, nil, usageError{err}
+			return nil, nil, nil, usageError{err}
 		}
 		shared, err := redis.Dial(u, nil)
 		if err != nil {
-			return nil, nil, usagef("--redis: %v", err)
+			return nil, nil, nil, usagef("--redis: %v", err)
 		}
 		release = func() { _ = shared.Close() }
 		store = redis.NewFallback(shared, local, &redis.FallbackOptions{
@@ -134,7 +136,7 @@ func (c *ServeCmd) rateLimiter(g *Globals, logger *slog.Logger, alert func(kind,
 	})
 	if err != nil {
 		release()
-		return nil, nil, usageError{err}
+		return nil, nil, nil, usageError{err}
 	}
-	return l, release, nil
+	return l, store, release, nil
 }

@@ -75,7 +75,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer alerts.Close()
-	limiter, releaseLimiter, err := c.rateLimiter(g, logger, raiser(alerts))
+	limiter, limits, releaseLimiter, err := c.rateLimiter(g, logger, raiser(alerts))
 	if err != nil {
 		return err
 	}
@@ -109,6 +109,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		MaxSessions:             c.MaxSessions,
 		MaxSessionsPerPrincipal: c.MaxSessionsPerPrincipal,
 		RateLimit:               limiter,
+		Limiter:                 limits,
 		Alerts:                  alerts.Raise,
 	}
 	var sign func(map[string]any) (string, error)
