@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate/idp"
+	"github.com/mcpgate/mcpgate/secret"
 )
 
 // IssuerConfig is an identity provider whose JWT access tokens mcpgate
@@ -42,26 +41,14 @@ type IntrospectionConfig struct {
 	Scopes           map[string][]string `yaml:"scopes"`
 }
 
-// resolveSecret reads a secret setting: env:NAME takes the environment
-// variable NAME, file:PATH the file's content without its final newline;
-// any other value is the secret itself.
+// resolveSecret reads a secret setting (env:NAME, file:PATH, or the value
+// itself; see package secret), naming the setting in its error.
 func resolveSecret(what, ref string) (string, error) {
-	switch {
-	case strings.HasPrefix(ref, "env:"):
-		name := strings.TrimPrefix(ref, "env:")
-		v, ok := os.LookupEnv(name)
-		if !ok || v == "" {
-			return "", fmt.Errorf("%s: environment variable %s is not set", what, name)
-		}
-		return v, nil
-	case strings.HasPrefix(ref, "file:"):
-		b, err := os.ReadFile(strings.TrimPrefix(ref, "file:"))
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", what, err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+	v, err := secret.Resolve(ref)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
-	return ref, nil
+	return v, nil
 }
 
 // identityProviders builds the verifier of the identity providers that
