@@ -116,15 +116,9 @@ func (db *DB) init(ctx context.Context, searchPath string) error {
 // createSchema creates the first schema of searchPath if it is missing, so
 // that the tables do not silently land in a later one (such as public).
 func (db *DB) createSchema(ctx context.Context, searchPath string) error {
-	first, _, _ := strings.Cut(searchPath, ",")
-	first = strings.TrimSpace(first)
-	if first == "" || first == `"$user"` || first == "$user" {
+	first := firstSchema(searchPath)
+	if first == "" {
 		return nil
-	}
-	if unq, ok := strings.CutPrefix(first, `"`); ok {
-		first = strings.ReplaceAll(strings.TrimSuffix(unq, `"`), `""`, `"`)
-	} else {
-		first = strings.ToLower(first) // unquoted identifiers fold to lower case
 	}
 	var exists bool
 	if err := db.pool.QueryRow(ctx,
@@ -141,6 +135,20 @@ func (db *DB) createSchema(ctx context.Context, searchPath string) error {
 		return db.errorf("create schema %q: %w", first, err)
 	}
 	return nil
+}
+
+// firstSchema returns the name of the first schema of searchPath as
+// PostgreSQL reads it, or "" when there is none or it is "$user".
+func firstSchema(searchPath string) string {
+	first, _, _ := strings.Cut(searchPath, ",")
+	first = strings.TrimSpace(first)
+	if first == "" || first == `"$user"` || first == "$user" {
+		return ""
+	}
+	if unq, ok := strings.CutPrefix(first, `"`); ok {
+		return strings.ReplaceAll(strings.TrimSuffix(unq, `"`), `""`, `"`)
+	}
+	return strings.ToLower(first) // unquoted identifiers fold to lower case
 }
 
 func (db *DB) migrate(ctx context.Context, schema string) error {

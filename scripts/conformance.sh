@@ -145,6 +145,7 @@ key_leaked() {
 
 # 1. mcpgate's own conformance server, suite 0.1.16.
 step "own conformance server (suite 0.1.16): directly and through mcpgate serve --upstream"
+"$work/mcpgate" --data "$work/data" migrate >/dev/null
 key=$("$work/mcpgate" --data "$work/data" keys create --name conformance | grep -oE 'mcpg_[0-9A-Za-z]{12}_[0-9A-Za-z]{49}' | head -n1)
 [[ -n $key ]] || { echo "conformance: no key created" >&2; exit 1; }
 port=$(free_port)
@@ -187,6 +188,7 @@ data=$work/data-builtin
 port=$(free_port)
 callback=$(free_port)
 password=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')
+"$work/mcpgate-conformance" --data "$data" migrate >/dev/null
 key=$("$work/mcpgate-conformance" --data "$data" keys create --name conformance | grep -oE 'mcpg_[0-9A-Za-z]{12}_[0-9A-Za-z]{49}' | head -n1)
 printf '%s\n' "$password" | "$work/mcpgate-conformance" --data "$data" users add conformance >/dev/null
 client=$("$work/mcpgate-conformance" --data "$data" clients add --name "MCP conformance suite" \

@@ -51,6 +51,9 @@ type gate struct {
 
 func newGate(ctx context.Context, bin, data string) (*gate, error) {
 	g := &gate{bin: bin, data: data}
+	if _, err := g.cli(ctx, "migrate"); err != nil {
+		return nil, err
+	}
 	out, err := g.cli(ctx, "keys", "create", "--name", "load")
 	if err != nil {
 		return nil, err

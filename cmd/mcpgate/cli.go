@@ -1,18 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/alecthomas/kong"
 
-	"github.com/mcpgate/mcpgate"
-	"github.com/mcpgate/mcpgate/postgres"
 	"github.com/mcpgate/mcpgate/redact"
-	"github.com/mcpgate/mcpgate/sqlite"
 )
 
 var version = "dev"
@@ -23,6 +18,7 @@ type CLI struct {
 	Globals
 
 	Serve   ServeCmd   `cmd:"" help:"Run the gateway."`
+	Migrate MigrateCmd `cmd:"" help:"Create the store, or upgrade it to this version of mcpgate."`
 	Keys    KeysCmd    `cmd:"" help:"Create, list, revoke and rotate API keys."`
 	Users   UsersCmd   `cmd:"" help:"Manage local login users of the authorization server."`
 	Clients ClientsCmd `cmd:"" help:"Manage OAuth clients."`
@@ -43,8 +39,13 @@ type Globals struct {
 	PublicURL string `help:"Canonical URL of the MCP endpoint, used in metadata and token audiences (default http://<listen>/mcp)." env:"MCPGATE_PUBLIC_URL" placeholder:"URL"`
 	LogLevel  string `help:"Log level: debug, info, warn, error (default info)." env:"MCPGATE_LOG_LEVEL" placeholder:"LEVEL"`
 	LogFormat string `help:"Log format: text or json (default text)." env:"MCPGATE_LOG_FORMAT" placeholder:"FORMAT"`
+	Init      bool   `help:"Create the store if there is none (serve and migrate always do; other commands refuse, so a typo in --data cannot start a second, empty store)." env:"MCPGATE_INIT"`
 
 	file *Config // the parsed --config file, if any
+	// dataFrom says where Data came from when neither flag nor
+	// environment set it, for the message when no store is there.
+	dataFrom string
+	command  string // the command being run, such as "keys create"
 	// publicDefaulted is set when PublicURL was derived from Listen, so a
 	// listener on port 0 can fix it once the port is known.
 	publicDefaulted bool
@@ -70,6 +71,7 @@ func (g *Globals) AfterApply(kctx *kong.Context) error {
 		}
 	}
 	g.file = cfg
+	g.command = kctx.Command()
 	fill := func(dst *string, fromFile, def string) {
 		if *dst == "" {
 			*dst = fromFile
@@ -77,6 +79,13 @@ func (g *Globals) AfterApply(kctx *kong.Context) error {
 		if *dst == "" {
 			*dst = def
 		}
+	}
+	switch {
+	case g.Data != "":
+	case cfg.Data != "":
+		g.dataFrom = "data: in " + g.Config
+	default:
+		g.dataFrom = "the default"
 	}
 	fill(&g.Data, cfg.Data, "./mcpgate-data")
 	fill(&g.Store, cfg.Store, "")
@@ -120,25 +129,4 @@ func (g *Globals) logger(w io.Writer) *slog.Logger {
 	// Packages that log through slog.Default get the same redaction.
 	slog.SetDefault(l)
 	return l
-}
-
-// openStore opens the configured store: Postgres when --store is a postgres
-// URL, otherwise SQLite under --data.
-func (g *Globals) openStore(e *env) (mcpgate.Store, error) {
-	switch {
-	case g.Store == "":
-		db, err := sqlite.Open(e.ctx, g.Data)
-		if err != nil {
-			return nil, err
-		}
-		return db, nil
-	case strings.HasPrefix(g.Store, "postgres://"), strings.HasPrefix(g.Store, "postgresql://"):
-		db, err := postgres.Open(e.ctx, g.Store)
-		if err != nil {
-			return nil, err
-		}
-		return db, nil
-	default:
-		return nil, usageError{errors.New("--store must be a postgres:// URL, or empty for SQLite")}
-	}
 }

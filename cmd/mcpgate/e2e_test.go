@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -94,8 +95,25 @@ func cleanEnv() []string {
 
 var keyRe = regexp.MustCompile(`mcpg_[0-9A-Za-z]{12}_[0-9A-Za-z]{49}`)
 
+// migrate runs `mcpgate migrate` on data (or on the --store among args), as
+// a user following the quick start does before creating the first key or
+// user: commands other than serve and migrate refuse to create a store.
+// On an existing store it changes nothing.
+func migrate(t *testing.T, data string, args ...string) {
+	t.Helper()
+	margs := []string{"migrate"}
+	if i := slices.Index(args, "--store"); i >= 0 && i+1 < len(args) {
+		margs = append(margs, args[i:i+2]...)
+	}
+	if res := mcpgateCLI(t, data, margs...); res.code != 0 {
+		t.Fatalf("migrate: exit %d: %s", res.code, res.stderr)
+	}
+}
+
+// createKey creates a key with `keys create`, in a store migrated first.
 func createKey(t *testing.T, data string, args ...string) (key, id string) {
 	t.Helper()
+	migrate(t, data, args...)
 	res := mcpgateCLI(t, data, append([]string{"keys", "create"}, args...)...)
 	if res.code != 0 {
 		t.Fatalf("keys create %v: exit %d: %s", args, res.code, res.stderr)
@@ -627,6 +645,7 @@ func TestBadArguments(t *testing.T) {
 	if err := os.WriteFile(clashing, []byte("upstreams:\n  - name: x\n    url: http://127.0.0.1:1/mcp\n    path: /token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	migrate(t, data)
 	for _, tc := range []struct {
 		name string
 		data string

@@ -36,6 +36,7 @@ const alicePassword = "correct horse battery staple"
 
 func addUser(t *testing.T, data, name, password string, args ...string) {
 	t.Helper()
+	migrate(t, data, args...)
 	cmd := exec.Command(binPath, append([]string{"--data", data, "users", "add", name}, args...)...)
 	cmd.Env = cleanEnv()
 	cmd.Stdin = strings.NewReader(password + "\n")
@@ -302,6 +303,7 @@ func TestTypeScriptOAuth(t *testing.T) {
 // stops its tokens on the running server within a second.
 func TestMachineClient(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
+	migrate(t, data)
 	res := mcpgateCLI(t, data, "clients", "add", "--name", "nightly-bot", "--machine", "--scope", "docs:read", "--subject", "bot")
 	if res.code != 0 {
 		t.Fatalf("clients add: %d %s", res.code, res.stderr)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,11 @@ func TestPostgresStore(t *testing.T) {
 
 	data := filepath.Join(t.TempDir(), "unused")
 	withStore := func(args ...string) []string { return append([]string{"--store", storeURL}, args...) }
+	// A schema counts as a store only once migrated.
+	res := mcpgateCLI(t, data, withStore("keys", "list")...)
+	if res.code != exitError || !strings.Contains(res.stderr, `no store in schema "`+schema+`"`) || !strings.Contains(res.stderr, "mcpgate migrate") {
+		t.Errorf("keys list on an unmigrated schema: exit %d: %s", res.code, res.stderr)
+	}
 	key, id := createKey(t, data, withStore("--name", "pg")...)
 	srv := startServer(t, data, "--store", storeURL)
 	if resp, body := rpc(t, srv.url, key, initBody); resp.StatusCode != http.StatusOK {
