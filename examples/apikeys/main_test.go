@@ -49,11 +49,11 @@ func TestAPIKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		who := callTool(t, c, "whoami")
+		who := c.Tool(t, "whoami", nil)
 		if who["subject"] != "alice" || who["method"] != mcpgate.MethodAPIKey {
 			t.Errorf("whoami = %v, want alice by api_key", who)
 		}
-		if now := callTool(t, c, "clock"); now["now"] == nil {
+		if now := c.Tool(t, "clock", nil); now["now"] == nil {
 			t.Errorf("clock = %v, want the time", now)
 		}
 	})
@@ -63,7 +63,7 @@ func TestAPIKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if who := callTool(t, c, "whoami"); who["subject"] != "bob" {
+		if who := c.Tool(t, "whoami", nil); who["subject"] != "bob" {
 			t.Errorf("whoami = %v, want bob", who)
 		}
 		_, err = c.CallTool(t.Context(), &mcp.CallToolParams{Name: "clock"})
@@ -97,19 +97,4 @@ func TestAPIKeys(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
-}
-
-// callTool calls a tool without arguments and returns its structured
-// output.
-func callTool(t *testing.T, c *exampletest.Client, name string) map[string]any {
-	t.Helper()
-	res, err := c.CallTool(t.Context(), &mcp.CallToolParams{Name: name})
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if res.IsError {
-		t.Fatalf("%s: %v", name, res.Content)
-	}
-	out, _ := res.StructuredContent.(map[string]any)
-	return out
 }

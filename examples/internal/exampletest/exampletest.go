@@ -141,3 +141,18 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// Tool calls the tool name with args and returns its structured output;
+// the test fails if the call or the tool does.
+func (c *Client) Tool(t *testing.T, name string, args map[string]any) map[string]any {
+	t.Helper()
+	res, err := c.CallTool(t.Context(), &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if res.IsError {
+		t.Fatalf("%s: %v", name, res.Content)
+	}
+	out, _ := res.StructuredContent.(map[string]any)
+	return out
+}
