@@ -203,21 +203,63 @@ type AuditEvent struct {
 	KeyID     string
 	ClientID  string
 	Method    string // JSON-RPC method, or the HTTP method for non-RPC requests
-	Target    string // tool, resource URI or prompt name
-	Decision  string // "allow", "deny", "unauthenticated", "error"
+	Target    string // tool, resource URI or prompt name, with credentials masked
+	Decision  string // one of the Decision constants
+	Reason    string // why, for a request not allowed: a Reason constant or a refusal's name
 	Status    int    // HTTP status returned
 	Latency   time.Duration
 	Remote    string // client address
 }
 
-// Audit decisions.
+// Audit decisions: what became of a request. The audit table, the log and
+// mcpgate audit use these words, and a Reason says why.
 const (
 	DecisionAllow           = "allow"
-	DecisionDeny            = "deny"
+	DecisionDeny            = "deny" // a scope the credential lacks, or a foreign origin
 	DecisionUnauthenticated = "unauthenticated"
 	DecisionRateLimited     = "rate_limited"
-	DecisionError           = "error"
+	DecisionTooLarge        = "too_large"   // a body or batch over its limit
+	DecisionBadRequest      = "bad_request" // not a request mcpgate can read
+	DecisionError           = "error"       // mcpgate or the server behind failed
 )
+
+// Audit reasons: why a request was not allowed, recorded beside the
+// decision. A refused credential's reason comes from the verifier that
+// refused it (see [Reason]); others are named after the refusal. None says
+// anything about the credential itself.
+const (
+	ReasonNoCredential  = "no_credential"  // no bearer credential was sent
+	ReasonMalformed     = "malformed"      // a credential or body that cannot be parsed
+	ReasonBadChecksum   = "bad_checksum"   // an API key whose checksum does not match: mistyped or made up
+	ReasonUnknownKey    = "unknown_key"    // an API key id that does not exist
+	ReasonWrongSecret   = "wrong_secret"   // a known API key id with another secret
+	ReasonUnknownToken  = "unknown_token"  // a token no verifier recognises
+	ReasonRevoked       = "revoked"        // a key, token, grant, client or subject revoked
+	ReasonExpired       = "expired"        // past its expiry, or not valid yet
+	ReasonInactive      = "inactive"       // an identity provider's introspection says inactive
+	ReasonBadSignature  = "bad_signature"  // a JWT whose signature does not verify, or by an unknown key
+	ReasonWrongAudience = "wrong_audience" // a token for another resource
+	ReasonWrongIssuer   = "wrong_issuer"   // a token of an issuer that is not trusted
+	ReasonWrongType     = "wrong_type"     // a JWT of another typ, such as an ID token
+	ReasonTooLong       = "lifetime_too_long"
+	ReasonUnavailable   = "unavailable" // the identity provider could not be asked
+
+	ReasonInsufficientScope = "insufficient_scope"
+	ReasonBodyTooLarge      = "body_too_large"
+	ReasonBatchTooLarge     = "batch_too_large"
+)
+
+// Reason returns the reason err names: that of the first error in its
+// chain with a Reason method, or "" if none has one. Verifiers give their
+// refusals one, so that the audit table and the log say why a credential
+// was refused without saying what it was.
+func Reason(err error) string {
+	var r interface{ Reason() string }
+	if errors.As(err, &r) {
+		return r.Reason()
+	}
+	return ""
+}
 
 // AuditStore keeps audit events.
 type AuditStore interface {

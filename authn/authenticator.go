@@ -10,6 +10,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/jose"
 	"github.com/mcpgate/mcpgate/refusal"
 )
 
@@ -117,9 +118,11 @@ func (a *Authenticator) Authenticate(next http.Handler) http.Handler {
 // req.Extra.TokenInfo and SDK sessions are bound to it. The SDK keeps its
 // context key private; its own middleware is the only way in, and by the
 // time it runs the credential has been checked, so its verifier only
-// converts.
+// converts. Its expiry check allows the leeway every verifier allows
+// ([jose.Leeway]); without it a token accepted a second past exp would be
+// refused here.
 func SDKTokenInfo(next http.Handler) http.Handler {
-	return auth.RequireBearerToken(sdkTokenInfo, nil)(next)
+	return auth.RequireBearerToken(sdkTokenInfo, &auth.RequireBearerTokenOptions{ClockSkew: jose.Leeway})(next)
 }
 
 func sdkTokenInfo(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
@@ -145,7 +148,7 @@ func (a *Authenticator) Refusal(r *http.Request, err error) *refusal.Refusal {
 		return &refusal.Refusal{Kind: refusal.AuthUnavailable, Header: retryAfter1, Err: err}
 	}
 	a.opts.Logger.LogAttrs(r.Context(), slog.LevelDebug, "authentication refused",
-		slog.String("reason", err.Error()), slog.String("remote", r.RemoteAddr))
+		slog.String("reason", mcpgate.Reason(err)), slog.String("error", err.Error()), slog.String("remote", r.RemoteAddr))
 	rf := &refusal.Refusal{Kind: refusal.Unauthenticated, Challenge: a.challengeInvalid, Err: err}
 	if errors.Is(err, ErrNoCredential) {
 		rf.Challenge = a.challengeMissing

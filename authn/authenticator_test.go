@@ -220,14 +220,14 @@ func TestChain(t *testing.T) {
 		if token == "outage" {
 			return nil, errStoreDown
 		}
-		return nil, rejection("bad signature")
+		return nil, rejection{mcpgate.ReasonBadSignature, "bad signature"}
 	})
 	other := VerifierFunc(func(_ context.Context, token string) (*mcpgate.Principal, error) {
 		otherCalls++
 		if token == "opaque" {
 			return &mcpgate.Principal{Subject: "carol", Method: mcpgate.MethodOAuth}, nil
 		}
-		return nil, rejection("unknown token")
+		return nil, rejection{mcpgate.ReasonUnknownToken, "unknown token"}
 	})
 	c := Chain(keys, jwt, other)
 	tests := []struct {
@@ -238,7 +238,7 @@ func TestChain(t *testing.T) {
 		wantJWT, wantOther int
 	}{
 		{"api key", key, "alice", nil, 0, 0},
-		{"damaged api key", damageLast(key), "", errKeyMalformed, 0, 0},
+		{"damaged api key", damageLast(key), "", errKeyChecksum, 0, 0},
 		{"jwt", "good.jwt.token", "bob", nil, 1, 0},
 		{"second verifier", "opaque", "carol", nil, 1, 1},
 		{"nobody", "nope", "", mcpgate.ErrUnauthenticated, 1, 1},

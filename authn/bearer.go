@@ -19,10 +19,10 @@ var (
 	// ErrNoCredential means the request has no Authorization header, or one
 	// with a scheme other than Bearer. Per RFC 6750 §3.1 such a 401 carries no
 	// error code.
-	ErrNoCredential = fmt.Errorf("%w: no bearer credential", mcpgate.ErrUnauthenticated)
+	ErrNoCredential error = rejection{mcpgate.ReasonNoCredential, "no bearer credential"}
 	// ErrMalformed means a Bearer credential was presented but is not a
 	// well-formed token68, or several Authorization headers were sent.
-	ErrMalformed = fmt.Errorf("%w: malformed bearer credential", mcpgate.ErrUnauthenticated)
+	ErrMalformed error = rejection{mcpgate.ReasonMalformed, "malformed bearer credential"}
 )
 
 // ParseBearer returns the token of an Authorization header value of the form

@@ -36,9 +36,9 @@ func TestCheckKey(t *testing.T) {
 		want error
 	}{
 		"valid":              {valid.ID, nil},
-		"revoked":            {revoked.ID, errKeyInvalid},
-		"expired while held": {expiring.ID, errKeyInvalid},
-		"expired":            {expired.ID, errKeyInvalid},
+		"revoked":            {revoked.ID, errKeyRevoked},
+		"expired while held": {expiring.ID, errKeyExpired},
+		"expired":            {expired.ID, errKeyExpired},
 		"unknown":            {"k_doesnotexist", errUnknownKey},
 		"empty":              {"", errUnknownKey},
 	} {

@@ -183,7 +183,7 @@ func NewKeyVerifier(store mcpgate.KeyStore, opts *KeyVerifierOptions) *KeyVerifi
 func (v *KeyVerifier) Verify(ctx context.Context, token string) (*mcpgate.Principal, error) {
 	id, secret, err := apikey.Parse(token)
 	if err != nil {
-		return nil, errKeyMalformed
+		return nil, malformedKey(token)
 	}
 	now := v.opts.Now()
 	e, err := v.entry(ctx, id, now)
@@ -200,7 +200,7 @@ func (v *KeyVerifier) Verify(ctx context.Context, token string) (*mcpgate.Princi
 		return nil, errWrongSecret
 	}
 	if !e.key.Valid(now) {
-		return nil, errKeyInvalid
+		return nil, keyRefusal(e.key)
 	}
 	v.touch(e, id, now)
 	return e.newPrincipal(), nil
@@ -224,7 +224,7 @@ func (v *KeyVerifier) CheckKey(ctx context.Context, id string) error {
 		return err
 	}
 	if !e.key.Valid(now) {
-		return errKeyInvalid
+		return keyRefusal(e.key)
 	}
 	return nil
 }

@@ -108,11 +108,11 @@ func testKeyVerifierSuite(t *testing.T, newStore func(t *testing.T) testStore) {
 		}{
 			{"valid", good, nil},
 			{"valid until later", expiring, nil},
-			{"expired", expired, errKeyInvalid},
-			{"revoked", revoked, errKeyInvalid},
+			{"expired", expired, errKeyExpired},
+			{"revoked", revoked, errKeyRevoked},
 			{"unknown id", unknown, errUnknownKey},
 			{"wrong secret", wrongSecret(t, good), errWrongSecret},
-			{"bad checksum", damageLast(good), errKeyMalformed},
+			{"bad checksum", damageLast(good), errKeyChecksum},
 			{"truncated", good[:40], errKeyMalformed},
 			{"empty", "", errKeyMalformed},
 			{"jwt", "eyJhbGciOiJIUzI1NiJ9.e30.x", errKeyMalformed},
@@ -159,8 +159,8 @@ func testKeyVerifierSuite(t *testing.T, newStore func(t *testing.T) testStore) {
 
 		// Time passes: the cached key expires without any invalidation.
 		clock.Advance(time.Hour)
-		if _, err := v.Verify(ctx, expiring); !errors.Is(err, errKeyInvalid) {
-			t.Errorf("after expiry: Verify = %v, want %v", err, errKeyInvalid)
+		if _, err := v.Verify(ctx, expiring); !errors.Is(err, errKeyExpired) {
+			t.Errorf("after expiry: Verify = %v, want %v", err, errKeyExpired)
 		}
 	})
 
@@ -179,8 +179,8 @@ func testKeyVerifierSuite(t *testing.T, newStore func(t *testing.T) testStore) {
 			t.Fatalf("cached key refused before invalidation: %v", err)
 		}
 		v.Invalidate(k.ID)
-		if _, err := v.Verify(ctx, key); !errors.Is(err, errKeyInvalid) {
-			t.Fatalf("after Invalidate: Verify = %v, want %v", err, errKeyInvalid)
+		if _, err := v.Verify(ctx, key); !errors.Is(err, errKeyRevoked) {
+			t.Fatalf("after Invalidate: Verify = %v, want %v", err, errKeyRevoked)
 		}
 	})
 
@@ -203,8 +203,8 @@ func testKeyVerifierSuite(t *testing.T, newStore func(t *testing.T) testStore) {
 			}
 		}
 		clock.Advance(24 * time.Hour)
-		if _, err := v.Verify(ctx, oldKey); !errors.Is(err, errKeyInvalid) {
-			t.Errorf("after grace: old key Verify = %v, want %v", err, errKeyInvalid)
+		if _, err := v.Verify(ctx, oldKey); !errors.Is(err, errKeyExpired) {
+			t.Errorf("after grace: old key Verify = %v, want %v", err, errKeyExpired)
 		}
 		if _, err := v.Verify(ctx, newKey); err != nil {
 			t.Errorf("after grace: new key Verify = %v", err)
@@ -282,7 +282,7 @@ func testKeyVerifierSuite(t *testing.T, newStore func(t *testing.T) testStore) {
 		}
 		for {
 			_, err := v.Verify(ctx, key)
-			if errors.Is(err, errKeyInvalid) {
+			if errors.Is(err, errKeyRevoked) {
 				break
 			}
 			if err != nil {
@@ -437,7 +437,7 @@ func TestKeyVerifierCaching(t *testing.T) {
 		if err := s.RevokeKey(ctx, k.ID, clock.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := v.Verify(ctx, key); !errors.Is(err, errKeyInvalid) {
+		if _, err := v.Verify(ctx, key); !errors.Is(err, errKeyRevoked) {
 			t.Errorf("Verify after revocation = %v; a stale lookup was cached", err)
 		}
 	})
@@ -464,8 +464,8 @@ func TestKeyVerifierCaching(t *testing.T) {
 		}
 		close(s.holdReads)
 		<-first
-		if err := <-second; !errors.Is(err, errKeyInvalid) {
-			t.Errorf("check after revocation and invalidation = %v, want %v", err, errKeyInvalid)
+		if err := <-second; !errors.Is(err, errKeyRevoked) {
+			t.Errorf("check after revocation and invalidation = %v, want %v", err, errKeyRevoked)
 		}
 	})
 
@@ -620,7 +620,7 @@ func TestWatchChangesRetries(t *testing.T) {
 			s.RevokeKey(ctx, k.ID, time.Now())
 			deadline := time.Now().Add(3 * time.Second)
 			for {
-				if _, err := v.Verify(ctx, key); errors.Is(err, errKeyInvalid) {
+				if _, err := v.Verify(ctx, key); errors.Is(err, errKeyRevoked) {
 					break
 				}
 				if time.Now().After(deadline) {

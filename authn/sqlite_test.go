@@ -58,7 +58,7 @@ func TestSQLiteRevokeFromAnotherProcess(t *testing.T) {
 	revoked := time.Now()
 	for {
 		_, err := v.Verify(ctx, key)
-		if errors.Is(err, errKeyInvalid) {
+		if errors.Is(err, errKeyRevoked) {
 			break
 		}
 		if err != nil {

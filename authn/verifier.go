@@ -35,20 +35,43 @@ func (f VerifierFunc) Verify(ctx context.Context, token string) (*mcpgate.Princi
 	return f(ctx, token)
 }
 
-// rejection is why a credential was refused. It matches
-// mcpgate.ErrUnauthenticated and is logged, never sent to the client.
-type rejection string
+// rejection is why a credential was refused: a reason from mcpgate's
+// vocabulary (see [mcpgate.Reason]) and a detail. It matches
+// mcpgate.ErrUnauthenticated and is logged and audited, never sent to the
+// client.
+type rejection struct{ reason, detail string }
 
-func (e rejection) Error() string        { return mcpgate.ErrUnauthenticated.Error() + ": " + string(e) }
+func (e rejection) Error() string        { return mcpgate.ErrUnauthenticated.Error() + ": " + e.detail }
 func (e rejection) Is(target error) bool { return target == mcpgate.ErrUnauthenticated }
+func (e rejection) Reason() string       { return e.reason }
 
-const (
-	errNotAccepted  = rejection("credential not accepted by any verifier")
-	errKeyMalformed = rejection("malformed api key")
-	errUnknownKey   = rejection("unknown api key")
-	errWrongSecret  = rejection("api key secret does not match")
-	errKeyInvalid   = rejection("api key revoked or expired")
+var (
+	errNotAccepted  = rejection{mcpgate.ReasonUnknownToken, "credential not accepted by any verifier"}
+	errKeyMalformed = rejection{mcpgate.ReasonMalformed, "malformed api key"}
+	errKeyChecksum  = rejection{mcpgate.ReasonBadChecksum, "api key checksum does not match"}
+	errUnknownKey   = rejection{mcpgate.ReasonUnknownKey, "unknown api key"}
+	errWrongSecret  = rejection{mcpgate.ReasonWrongSecret, "api key secret does not match"}
+	errKeyRevoked   = rejection{mcpgate.ReasonRevoked, "api key revoked"}
+	errKeyExpired   = rejection{mcpgate.ReasonExpired, "api key expired"}
 )
+
+// malformedKey is the refusal of a token with the API key prefix that is
+// not a key: a key of the right shape whose checksum fails was mistyped or
+// made up, anything else is damaged.
+func malformedKey(token string) error {
+	if len(token) == apikey.Len && apikey.Pattern.MatchString(token) {
+		return errKeyChecksum
+	}
+	return errKeyMalformed
+}
+
+// keyRefusal is the refusal of a key that is known but no longer valid.
+func keyRefusal(k *mcpgate.APIKey) error {
+	if !k.RevokedAt.IsZero() {
+		return errKeyRevoked
+	}
+	return errKeyExpired
+}
 
 // Chain returns a Verifier that routes a token by its shape: a token that
 // [apikey.Looks] like an API key goes to keys; any other token that starts
@@ -71,7 +94,7 @@ func (c *chain) Verify(ctx context.Context, token string) (*mcpgate.Principal, e
 			return nil, errNotAccepted
 		}
 		if !apikey.Looks(token) {
-			return nil, errKeyMalformed
+			return nil, malformedKey(token)
 		}
 		return c.keys.Verify(ctx, token)
 	}

@@ -87,6 +87,7 @@ func (a *auditWriter) record(ev *mcpgate.AuditEvent) {
 		slog.String("method", ev.Method),
 		slog.String("target", ev.Target),
 		slog.String("decision", ev.Decision),
+		slog.String("reason", ev.Reason),
 		slog.Int("status", ev.Status),
 		slog.Duration("latency", ev.Latency),
 		slog.String("remote", ev.Remote),

@@ -357,7 +357,14 @@ func (p *Pipeline) audit(x *exchange, r *http.Request, rf *refusal.Refusal) {
 		ev.Subject, ev.Tenant, ev.KeyID, ev.ClientID = pr.Subject, pr.Tenant, pr.KeyID, pr.ClientID
 	}
 	if rf != nil {
-		ev.Decision = rf.Kind.Decision()
+		ev.Decision, ev.Reason = rf.Kind.Decision(), mcpgate.Reason(rf.Err)
+		if ev.Reason == "" {
+			ev.Reason = rf.Kind.Reason()
+		}
+		if ev.Reason == "" {
+			// A verifier that names no reason.
+			ev.Reason = mcpgate.DecisionUnauthenticated
+		}
 	} else {
 		ev.Decision = decisionFor(ev.Status)
 	}

@@ -214,7 +214,7 @@ func TestBatchLimit(t *testing.T) {
 		t.Error("the batch reached the server")
 	}
 	evs := a.all()
-	if len(evs) != 1 || evs[0].Target != "" || evs[0].Method != http.MethodPost || evs[0].Decision != mcpgate.DecisionError || evs[0].Subject != "alice" {
+	if len(evs) != 1 || evs[0].Target != "" || evs[0].Method != http.MethodPost || evs[0].Decision != mcpgate.DecisionTooLarge || evs[0].Subject != "alice" {
 		t.Fatalf("audit events %+v, want one refusal with no call", evs)
 	}
 

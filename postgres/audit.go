@@ -28,10 +28,10 @@ func (db *DB) AppendAudit(ctx context.Context, events ...*mcpgate.AuditEvent) er
 			at = now
 		}
 		b.Queue(`INSERT INTO audit_events
-			(at, request_id, subject, tenant, key_id, client_id, method, target, decision, status, latency_ns, remote)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+			(at, request_id, subject, tenant, key_id, client_id, method, target, decision, reason, status, latency_ns, remote)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
 			at, e.RequestID, e.Subject, e.Tenant, e.KeyID, e.ClientID, e.Method, e.Target, e.Decision,
-			e.Status, int64(e.Latency), e.Remote)
+			e.Reason, e.Status, int64(e.Latency), e.Remote)
 	}
 	// A batch outside a transaction runs as one implicit transaction.
 	br := db.pool.SendBatch(ctx, b)
@@ -69,7 +69,7 @@ func (db *DB) ListAudit(ctx context.Context, since time.Time, limit int) ([]*mcp
 		lim = &l
 	}
 	rows, err := db.pool.Query(ctx, `SELECT id, at, request_id, subject, tenant, key_id, client_id, method,
-		target, decision, status, latency_ns, remote FROM audit_events WHERE at >= $1 ORDER BY at, id LIMIT $2`,
+		target, decision, reason, status, latency_ns, remote FROM audit_events WHERE at >= $1 ORDER BY at, id LIMIT $2`,
 		since, lim)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list audit: %w", err)
@@ -80,7 +80,7 @@ func (db *DB) ListAudit(ctx context.Context, since time.Time, limit int) ([]*mcp
 			lat int64
 		)
 		if err := row.Scan(&e.ID, &e.Time, &e.RequestID, &e.Subject, &e.Tenant, &e.KeyID, &e.ClientID, &e.Method,
-			&e.Target, &e.Decision, &e.Status, &lat, &e.Remote); err != nil {
+			&e.Target, &e.Decision, &e.Reason, &e.Status, &lat, &e.Remote); err != nil {
 			return nil, err
 		}
 		e.Time = e.Time.UTC()

@@ -75,28 +75,29 @@ type row struct {
 	code     int    // JSON-RPC code (shapeRPC)
 	name     string // OAuth error code (shapeOAuth), or the reason logged
 	message  string // default message sent to the client
+	reason   string // audit reason; "" for a verifier's to fill in
 }
 
 var table = [...]row{
-	MethodNotAllowed:    {http.StatusMethodNotAllowed, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "method_not_allowed", "method not allowed"},
-	ForeignOrigin:       {http.StatusForbidden, mcpgate.DecisionDeny, shapeOAuth, 0, "forbidden", "origin not allowed"},
-	Unauthenticated:     {http.StatusUnauthorized, mcpgate.DecisionUnauthenticated, shapeOAuth, 0, "unauthorized", "a valid bearer credential is required"},
-	AuthUnavailable:     {http.StatusServiceUnavailable, mcpgate.DecisionError, shapeOAuth, 0, "temporarily_unavailable", "authentication is temporarily unavailable"},
-	RateLimited:         {http.StatusTooManyRequests, mcpgate.DecisionRateLimited, shapeRPC, CodeServerError, "rate_limited", "rate limit exceeded"},
-	LimiterUnavailable:  {http.StatusServiceUnavailable, mcpgate.DecisionError, shapeRPC, CodeServerError, "limiter_unavailable", "rate limiting is temporarily unavailable"},
-	BodyNotAllowed:      {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "body_not_allowed", "request takes no body"},
-	BodyTooLarge:        {http.StatusRequestEntityTooLarge, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "too_large", "request body too large"},
-	BodyUnreadable:      {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeParseError, "unreadable", "could not read request body"},
-	ParseError:          {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeParseError, "malformed", "parse error"},
-	InvalidRequest:      {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "invalid_request", "invalid request"},
-	BatchTooLarge:       {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeInvalidRequest, "batch_too_large", "batch too large"},
-	HeaderMismatch:      {http.StatusBadRequest, mcpgate.DecisionError, shapeRPC, CodeHeaderMismatch, "header_mismatch", "header mismatch"},
-	InsufficientScope:   {http.StatusForbidden, mcpgate.DecisionDeny, shapeOAuth, 0, "insufficient_scope", "the credential lacks a required scope"},
-	SessionNotFound:     {http.StatusNotFound, mcpgate.DecisionError, shapeRPC, CodeSessionNotFound, "session_not_found", "session not found"},
-	TooManySessions:     {http.StatusServiceUnavailable, mcpgate.DecisionError, shapeRPC, CodeServerError, "too_many_sessions", "too many sessions; try again later"},
-	UpstreamUnavailable: {http.StatusBadGateway, mcpgate.DecisionError, shapeRPC, CodeInternalError, "upstream_unavailable", "upstream unavailable"},
-	UpstreamUnusable:    {http.StatusBadGateway, mcpgate.DecisionError, shapeRPC, CodeInternalError, "upstream_unusable", "upstream response unusable"},
-	Internal:            {http.StatusInternalServerError, mcpgate.DecisionError, shapeRPC, CodeInternalError, "internal", "internal error"},
+	MethodNotAllowed:    {http.StatusMethodNotAllowed, mcpgate.DecisionBadRequest, shapeRPC, CodeInvalidRequest, "method_not_allowed", "method not allowed", "method_not_allowed"},
+	ForeignOrigin:       {http.StatusForbidden, mcpgate.DecisionDeny, shapeOAuth, 0, "forbidden", "origin not allowed", "foreign_origin"},
+	Unauthenticated:     {http.StatusUnauthorized, mcpgate.DecisionUnauthenticated, shapeOAuth, 0, "unauthorized", "a valid bearer credential is required", ""},
+	AuthUnavailable:     {http.StatusServiceUnavailable, mcpgate.DecisionError, shapeOAuth, 0, "temporarily_unavailable", "authentication is temporarily unavailable", "auth_unavailable"},
+	RateLimited:         {http.StatusTooManyRequests, mcpgate.DecisionRateLimited, shapeRPC, CodeServerError, "rate_limited", "rate limit exceeded", "rate_limited"},
+	LimiterUnavailable:  {http.StatusServiceUnavailable, mcpgate.DecisionError, shapeRPC, CodeServerError, "limiter_unavailable", "rate limiting is temporarily unavailable", "limiter_unavailable"},
+	BodyNotAllowed:      {http.StatusBadRequest, mcpgate.DecisionBadRequest, shapeRPC, CodeInvalidRequest, "body_not_allowed", "request takes no body", "body_not_allowed"},
+	BodyTooLarge:        {http.StatusRequestEntityTooLarge, mcpgate.DecisionTooLarge, shapeRPC, CodeInvalidRequest, "too_large", "request body too large", mcpgate.ReasonBodyTooLarge},
+	BodyUnreadable:      {http.StatusBadRequest, mcpgate.DecisionBadRequest, shapeRPC, CodeParseError, "unreadable", "could not read request body", "unreadable"},
+	ParseError:          {http.StatusBadRequest, mcpgate.DecisionBadRequest, shapeRPC, CodeParseError, "malformed", "parse error", mcpgate.ReasonMalformed},
+	InvalidRequest:      {http.StatusBadRequest, mcpgate.DecisionBadRequest, shapeRPC, CodeInvalidRequest, "invalid_request", "invalid request", "invalid_request"},
+	BatchTooLarge:       {http.StatusBadRequest, mcpgate.DecisionTooLarge, shapeRPC, CodeInvalidRequest, "batch_too_large", "batch too large", mcpgate.ReasonBatchTooLarge},
+	HeaderMismatch:      {http.StatusBadRequest, mcpgate.DecisionBadRequest, shapeRPC, CodeHeaderMismatch, "header_mismatch", "header mismatch", "header_mismatch"},
+	InsufficientScope:   {http.StatusForbidden, mcpgate.DecisionDeny, shapeOAuth, 0, "insufficient_scope", "the credential lacks a required scope", mcpgate.ReasonInsufficientScope},
+	SessionNotFound:     {http.StatusNotFound, mcpgate.DecisionBadRequest, shapeRPC, CodeSessionNotFound, "session_not_found", "session not found", "session_not_found"},
+	TooManySessions:     {http.StatusServiceUnavailable, mcpgate.DecisionError, shapeRPC, CodeServerError, "too_many_sessions", "too many sessions; try again later", "too_many_sessions"},
+	UpstreamUnavailable: {http.StatusBadGateway, mcpgate.DecisionError, shapeRPC, CodeInternalError, "upstream_unavailable", "upstream unavailable", "upstream_unavailable"},
+	UpstreamUnusable:    {http.StatusBadGateway, mcpgate.DecisionError, shapeRPC, CodeInternalError, "upstream_unusable", "upstream response unusable", "upstream_unusable"},
+	Internal:            {http.StatusInternalServerError, mcpgate.DecisionError, shapeRPC, CodeInternalError, "internal", "internal error", "internal"},
 }
 
 // Status is the HTTP status of k.
@@ -104,6 +105,10 @@ func (k Kind) Status() int { return table[k].status }
 
 // Decision is the audit decision recorded for k.
 func (k Kind) Decision() string { return table[k].decision }
+
+// Reason is the audit reason recorded for k: "" for Unauthenticated,
+// whose reason is the verifier's (see [mcpgate.Reason]).
+func (k Kind) Reason() string { return table[k].reason }
 
 // String is k's name, as logged and audited ("too_large", "rate_limited").
 func (k Kind) String() string {

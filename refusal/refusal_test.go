@@ -82,5 +82,8 @@ func TestEveryKindHasARow(t *testing.T) {
 		if k.Status() < 400 || k.Decision() == "" || strings.HasPrefix(k.String(), "kind(") {
 			t.Errorf("kind %d: status %d, decision %q, name %q", k, k.Status(), k.Decision(), k.String())
 		}
+		if (k.Reason() == "") != (k == refusal.Unauthenticated) {
+			t.Errorf("kind %s: reason %q; only Unauthenticated takes its reason from the verifier", k, k.Reason())
+		}
 	}
 }

@@ -35,7 +35,7 @@ func (db *DB) AppendAudit(ctx context.Context, events ...*mcpgate.AuditEvent) er
 					at = time.Now()
 				}
 				args = append(args, at.UnixMicro(), e.RequestID, e.Subject, e.Tenant, e.KeyID,
-					e.ClientID, e.Method, e.Target, e.Decision, e.Status, int64(e.Latency), e.Remote)
+					e.ClientID, e.Method, e.Target, e.Decision, e.Reason, e.Status, int64(e.Latency), e.Remote)
 			}
 			res, err := tx.ExecContext(ctx, insertAuditSQL(len(chunk)), args...)
 			if err != nil {
@@ -65,8 +65,8 @@ func (db *DB) AppendAudit(ctx context.Context, events ...*mcpgate.AuditEvent) er
 }
 
 const (
-	auditColumns       = 12
-	auditRowsPerInsert = 64 // 768 parameters, well under SQLite's limit
+	auditColumns       = 13
+	auditRowsPerInsert = 64 // 832 parameters, well under SQLite's limit
 )
 
 // fullAuditInsert is the INSERT of a whole chunk, built once.
@@ -82,12 +82,12 @@ func insertAuditSQL(rows int) string {
 func buildAuditInsert(rows int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO audit_events
-		(at, request_id, subject, tenant, key_id, client_id, method, target, decision, status, latency_ns, remote) VALUES `)
+		(at, request_id, subject, tenant, key_id, client_id, method, target, decision, reason, status, latency_ns, remote) VALUES `)
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
 	return b.String()
 }
@@ -106,7 +106,7 @@ func (db *DB) ListAudit(ctx context.Context, since time.Time, limit int) ([]*mcp
 		from = since.UnixMicro()
 	}
 	rows, err := db.db.QueryContext(ctx, `SELECT id, at, request_id, subject, tenant, key_id, client_id, method,
-		target, decision, status, latency_ns, remote FROM audit_events WHERE at >= ? ORDER BY at, id LIMIT ?`, from, limit)
+		target, decision, reason, status, latency_ns, remote FROM audit_events WHERE at >= ? ORDER BY at, id LIMIT ?`, from, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list audit: %w", err)
 	}
@@ -118,7 +118,7 @@ func (db *DB) ListAudit(ctx context.Context, since time.Time, limit int) ([]*mcp
 			at, lat int64
 		)
 		if err := rows.Scan(&e.ID, &at, &e.RequestID, &e.Subject, &e.Tenant, &e.KeyID, &e.ClientID, &e.Method,
-			&e.Target, &e.Decision, &e.Status, &lat, &e.Remote); err != nil {
+			&e.Target, &e.Decision, &e.Reason, &e.Status, &lat, &e.Remote); err != nil {
 			return nil, fmt.Errorf("sqlite: list audit: %w", err)
 		}
 		e.Time = time.UnixMicro(at).UTC()

@@ -672,7 +672,7 @@ func testAudit(t *testing.T, open func(*testing.T) mcpgate.Store) {
 		events = append(events, e)
 	}
 	events[2].Time = events[1].Time // a tie, broken by insertion order
-	events[3].Decision = mcpgate.DecisionDeny
+	events[3].Decision, events[3].Reason = mcpgate.DecisionDeny, mcpgate.ReasonInsufficientScope
 	events[3].Latency = 0
 	events[3].ClientID, events[3].KeyID, events[3].Remote = "", "", ""
 

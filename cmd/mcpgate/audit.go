@@ -37,7 +37,7 @@ func (c *AuditCmd) Run(e *env, g *Globals) error {
 			if err := enc.Encode(map[string]any{
 				"time": ev.Time, "request_id": ev.RequestID, "subject": ev.Subject, "tenant": ev.Tenant,
 				"key_id": ev.KeyID, "client_id": ev.ClientID, "method": ev.Method, "target": ev.Target,
-				"decision": ev.Decision, "status": ev.Status, "latency_ms": float64(ev.Latency.Microseconds()) / 1000,
+				"decision": ev.Decision, "reason": ev.Reason, "status": ev.Status, "latency_ms": float64(ev.Latency.Microseconds()) / 1000,
 				"remote": ev.Remote,
 			}); err != nil {
 				return err
@@ -46,10 +46,10 @@ func (c *AuditCmd) Run(e *env, g *Globals) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tSUBJECT\tKEY\tMETHOD\tTARGET\tDECISION\tSTATUS\tLATENCY")
+	fmt.Fprintln(tw, "TIME\tSUBJECT\tKEY\tMETHOD\tTARGET\tDECISION\tREASON\tSTATUS\tLATENCY")
 	for _, ev := range events {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", ev.Time.Local().Format("2006-01-02 15:04:05"),
-			dash(ev.Subject), dash(ev.KeyID), dash(ev.Method), dash(ev.Target), ev.Decision, ev.Status, ev.Latency.Round(time.Microsecond))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", ev.Time.Local().Format("2006-01-02 15:04:05"),
+			dash(ev.Subject), dash(ev.KeyID), dash(ev.Method), dash(ev.Target), ev.Decision, dash(ev.Reason), ev.Status, ev.Latency.Round(time.Microsecond))
 	}
 	return tw.Flush()
 }

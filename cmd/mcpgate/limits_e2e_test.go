@@ -355,7 +355,7 @@ func TestMaxBatch(t *testing.T) {
 			probes = append(probes, ev)
 		}
 	}
-	if want := (event{RequestID: refusedID, Subject: "batcher", Method: http.MethodPost, Decision: "error", Status: http.StatusBadRequest}); len(ofRefused) != 1 || ofRefused[0] != want {
+	if want := (event{RequestID: refusedID, Subject: "batcher", Method: http.MethodPost, Decision: "too_large", Status: http.StatusBadRequest}); len(ofRefused) != 1 || ofRefused[0] != want {
 		t.Errorf("audit of the refused batch: %+v, want one event %+v", ofRefused, want)
 	}
 	if len(ofAllowed) != 3 || len(probes) != 3 {
