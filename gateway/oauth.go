@@ -33,6 +33,9 @@ type OAuthOptions struct {
 	KeyEncryptionKey []byte
 	// AccessTokenTTL defaults to 10 minutes.
 	AccessTokenTTL time.Duration
+	// MaxTokenLifetime refuses access tokens living longer (exp - iat);
+	// 0 means 24 hours.
+	MaxTokenLifetime time.Duration
 }
 
 // loginPaths are served by the login package.
@@ -62,6 +65,7 @@ func NewAuthServer(store mcpgate.Store, publicURL string, o *OAuthOptions, opts 
 		Issuer:              o.Issuer,
 		ScopesSupported:     base.ScopesSupported,
 		AccessTokenTTL:      o.AccessTokenTTL,
+		MaxTokenLifetime:    o.MaxTokenLifetime,
 		RegistrationToken:   o.RegistrationToken,
 		DisableRegistration: o.DisableRegistration,
 		DisableCIMD:         o.DisableCIMD,

@@ -15,6 +15,16 @@
 // Every refusal, including an identity provider that cannot be reached,
 // matches [mcpgate.ErrUnauthenticated]: the client gets the same 401 as
 // for any bad token, and the reason goes to the log only.
+//
+// In a server of your own, the verifier goes into an authenticator, after
+// API keys if there are any (examples/oidc in the repository is a whole
+// server):
+//
+//	tokens, err := idp.New([]idp.Issuer{{
+//		Issuer:   "https://id.example.com/realms/acme",
+//		Audience: "https://mcp.example.com/mcp",
+//	}}, nil, nil)
+//	auth := authn.New(authn.Chain(keys, tokens), &authn.Options{ResourceMetadataURL: prm})
 package idp
 
 import (
@@ -28,6 +38,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/jose"
 )
 
 // Defaults of [Options], [Issuer] and [Introspection].
@@ -37,14 +48,15 @@ const (
 	MaxTokenBytes = 16 << 10
 	// DefaultLeeway is the clock skew allowed on exp, nbf and iat, the
 	// same as for mcpgate's own tokens.
-	DefaultLeeway = 30 * time.Second
+	DefaultLeeway = jose.Leeway
 	// DefaultTimeout bounds one request to an identity provider.
 	DefaultTimeout = 5 * time.Second
 	// DefaultCacheSize bounds the verified tokens kept in memory.
 	DefaultCacheSize = 10_000
 	// DefaultMaxTokenLifetime is the longest lifetime (exp - iat) of a
-	// token accepted; a revocation stays in force that long.
-	DefaultMaxTokenLifetime = 24 * time.Hour
+	// token accepted, the same as for mcpgate's own tokens; a revocation
+	// stays in force that long.
+	DefaultMaxTokenLifetime = jose.DefaultMaxLifetime
 	// DefaultIntrospectionCacheTTL is how long an introspected token is
 	// trusted without asking again (never beyond its exp).
 	DefaultIntrospectionCacheTTL = time.Minute
@@ -70,6 +82,10 @@ type Options struct {
 	// Leeway is the clock skew allowed on exp, nbf and iat; 0 means
 	// DefaultLeeway.
 	Leeway time.Duration
+	// MaxTokenLifetime is the longest lifetime (exp - iat) accepted from
+	// an issuer or introspection endpoint that sets none of its own; 0
+	// means DefaultMaxTokenLifetime.
+	MaxTokenLifetime time.Duration
 	// CacheSize bounds the verified tokens kept; 0 means DefaultCacheSize.
 	CacheSize int
 	// UnknownKeyEvery is the least time between two JWKS fetches of one
@@ -99,6 +115,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if d.Leeway <= 0 {
 		d.Leeway = DefaultLeeway
+	}
+	if d.MaxTokenLifetime <= 0 {
+		d.MaxTokenLifetime = DefaultMaxTokenLifetime
 	}
 	if d.CacheSize <= 0 {
 		d.CacheSize = DefaultCacheSize

@@ -76,7 +76,7 @@ func newIntrospector(cfg Introspection, opts *Options) (*introspector, error) {
 		cfg.NegativeTTL = DefaultNegativeTTL
 	}
 	if cfg.MaxTokenLifetime <= 0 {
-		cfg.MaxTokenLifetime = DefaultMaxTokenLifetime
+		cfg.MaxTokenLifetime = opts.MaxTokenLifetime
 	}
 	in := &introspector{cfg: cfg, opts: opts, origin: u.Scheme + "://" + u.Host}
 	in.health = newHealth(u.Redacted(), opts.Logger, opts.Now)

@@ -38,7 +38,7 @@ type Issuer struct {
 	JWKSURL string
 	// MaxTokenLifetime refuses tokens that live longer (exp - iat), so
 	// that a revocation can end when every token it covers has expired;
-	// 0 means DefaultMaxTokenLifetime.
+	// 0 means Options.MaxTokenLifetime.
 	MaxTokenLifetime time.Duration
 	Claims
 }
@@ -65,9 +65,6 @@ func (cfg *Issuer) check() error {
 		}
 	}
 	cfg.TokenType = strings.TrimPrefix(strings.ToLower(cfg.TokenType), "application/")
-	if cfg.MaxTokenLifetime <= 0 {
-		cfg.MaxTokenLifetime = DefaultMaxTokenLifetime
-	}
 	return nil
 }
 
@@ -86,6 +83,9 @@ type issuer struct {
 }
 
 func newIssuer(cfg Issuer, opts *Options) (*issuer, error) {
+	if cfg.MaxTokenLifetime <= 0 {
+		cfg.MaxTokenLifetime = opts.MaxTokenLifetime
+	}
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ const negativeCacheSize = 1024
 // tokens are refused meanwhile. opts may be nil.
 func New(issuers []Issuer, introspection *Introspection, opts *Options) (*Verifier, error) {
 	o := opts.withDefaults()
-	horizon := DefaultMaxTokenLifetime
+	horizon := o.MaxTokenLifetime
 	v := &Verifier{
 		opts:     o,
 		issuers:  make(map[string]*issuer, len(issuers)),

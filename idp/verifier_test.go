@@ -148,6 +148,8 @@ func TestJWTRefused(t *testing.T) {
 		{"not yet valid", sign(t, rs, with(func(c map[string]any) { c["nbf"] = now.Add(5 * time.Minute).Unix() }), nil)},
 		{"issued in the future", sign(t, rs, with(func(c map[string]any) { c["iat"] = now.Add(5 * time.Minute).Unix() }), nil)},
 		{"lives longer than allowed", sign(t, rs, with(func(c map[string]any) { c["exp"] = now.Add(2 * time.Hour).Unix() }), nil)},
+		{"exp a string", sign(t, rs, with(func(c map[string]any) { c["exp"] = fmt.Sprint(now.Add(5 * time.Minute).Unix()) }), nil)},
+		{"crit names an unknown extension", sign(t, rs, f.claims(testAudience, now), func(h map[string]any) { h["crit"] = []any{"urn:example:x"}; h["urn:example:x"] = 1 })},
 		{"alg none", sign(t, rs, f.claims(testAudience, now), func(h map[string]any) { h["alg"] = "none" })},
 		{"alg none, signature kept", strings.TrimSuffix(sign(t, rs, f.claims(testAudience, now), func(h map[string]any) { h["alg"] = "none" }), ".") + "." + strings.Split(valid, ".")[2]},
 		{"HS256 keyed with the RSA public key (PEM)", signHS256(rs, f.claims(testAudience, now), pubPEM)},
@@ -173,6 +175,34 @@ func TestJWTRefused(t *testing.T) {
 	}
 	if n := f.jwksFetches.Load(); n > 2 {
 		t.Errorf("JWKS of the issuer fetched %d times, want at most 2", n)
+	}
+}
+
+// TestMaxTokenLifetimeOption: an issuer or introspection endpoint without
+// its own max_token_lifetime takes Options.MaxTokenLifetime (the gateway's
+// --max-token-lifetime), and one with its own keeps it.
+func TestMaxTokenLifetimeOption(t *testing.T) {
+	rs := newRSAKey(t, "rs-1", 0)
+	f := newFakeIdP(t, rs)
+	ownKey := newRSAKey(t, "rs-2", 2)
+	own := newFakeIdP(t, ownKey)
+	clock := newClock()
+	now := clock.Now()
+	v := mustVerifier(t, []Issuer{
+		{Issuer: f.issuer, Audience: testAudience},
+		{Issuer: own.issuer, Audience: testAudience, MaxTokenLifetime: 3 * time.Hour},
+	}, nil, &Options{Now: clock.Now, MaxTokenLifetime: time.Hour})
+	lives := func(f *fakeIdP, k *fakeKey, d time.Duration) string {
+		c := f.claims(testAudience, now)
+		c["exp"] = now.Add(d).Unix()
+		return sign(t, k, c, nil)
+	}
+	mustAccept(t, v, lives(f, rs, time.Hour))
+	mustRefuse(t, v, lives(f, rs, 2*time.Hour))
+	mustAccept(t, v, lives(own, ownKey, 2*time.Hour))
+	mustRefuse(t, v, lives(own, ownKey, 4*time.Hour))
+	if got, want := v.Horizon(), 3*time.Hour+DefaultLeeway; got != want {
+		t.Errorf("Horizon = %s, want %s", got, want)
 	}
 }
 

@@ -35,6 +35,17 @@ const TypeAccessToken = "at+jwt"
 // captured upstream is never accepted by mcpgate as an access token.
 const TypeIdentity = "mcpgate-id+jwt"
 
+// Leeway is the clock skew allowed on exp, nbf and iat wherever mcpgate
+// checks a token: its own access tokens, identity providers' tokens, and
+// the MCP SDK's expiry check of a principal already verified. One value,
+// so that no token is valid at one check and expired at the next.
+const Leeway = 30 * time.Second
+
+// DefaultMaxLifetime is the longest lifetime (exp - iat) of a token
+// accepted unless VerifyOptions says otherwise: a revocation has to stay
+// in force only that long.
+const DefaultMaxLifetime = 24 * time.Hour
+
 // ErrInvalid wraps every reason a token is refused.
 var ErrInvalid = errors.New("jose: invalid token")
 
@@ -70,6 +81,60 @@ type wireClaims struct {
 	Family   string `json:"sid,omitempty"`
 	Tenant   string `json:"tenant,omitempty"`
 	KeyID    string `json:"mcpgate_key,omitempty"`
+}
+
+// UnmarshalJSON refuses exp, nbf and iat that are not JSON numbers: they
+// are NumericDates ([RFC 7519] §2), and the JWT library would also read
+// "1700000000" as one.
+//
+// [RFC 7519]: https://www.rfc-editor.org/rfc/rfc7519
+func (w *wireClaims) UnmarshalJSON(b []byte) error {
+	var dates struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	if err := json.Unmarshal(b, &dates); err != nil {
+		return err
+	}
+	for name, v := range map[string]json.RawMessage{"exp": dates.Exp, "nbf": dates.Nbf, "iat": dates.Iat} {
+		if len(v) > 0 && !isJSONNumber(v) {
+			return fmt.Errorf("%s is not a number", name)
+		}
+	}
+	type plain wireClaims // without this method
+	return json.Unmarshal(b, (*plain)(w))
+}
+
+// isJSONNumber reports whether v, a JSON value, is a number.
+func isJSONNumber(v json.RawMessage) bool {
+	c := v[0]
+	return c == '-' || ('0' <= c && c <= '9')
+}
+
+// checkCrit refuses a token with a crit header: it names extensions the
+// recipient must understand or else reject the token ([RFC 7515]
+// §4.1.11), and mcpgate understands none.
+//
+// [RFC 7515]: https://www.rfc-editor.org/rfc/rfc7515
+func checkCrit(header map[string]any) error {
+	if crit, ok := header["crit"]; ok {
+		return fmt.Errorf("crit header %v names extensions not understood here", crit)
+	}
+	return nil
+}
+
+// checkLifetime refuses a token living longer than max: exp - iat, or
+// exp - now for a token without iat.
+func checkLifetime(exp, iat, now time.Time, max time.Duration) error {
+	from := iat
+	if from.IsZero() {
+		from = now
+	}
+	if life := exp.Sub(from); life > max {
+		return fmt.Errorf("token lives %s, longer than the %s allowed", life.Round(time.Second), max)
+	}
+	return nil
 }
 
 func numericDate(t time.Time) *jwt.NumericDate {
@@ -210,11 +275,15 @@ type VerifyOptions struct {
 	Issuer   string
 	Audience string
 	Leeway   time.Duration
-	Now      func() time.Time
+	// MaxLifetime is the longest exp - iat accepted; 0 means
+	// DefaultMaxLifetime.
+	MaxLifetime time.Duration
+	Now         func() time.Time
 }
 
-// Verify checks token's signature (RS256 only, kid required), typ, iss,
-// aud, exp (required) and nbf, and returns its claims. Every error wraps
+// Verify checks token's signature (RS256 only, kid required), typ, the
+// absence of crit, iss, aud, exp (required), nbf and iat (numbers, not
+// strings), and the lifetime, and returns its claims. Every error wraps
 // ErrInvalid.
 func (ks *KeySet) Verify(token string, o VerifyOptions) (*Claims, error) {
 	var w wireClaims
@@ -235,6 +304,9 @@ func (ks *KeySet) Verify(token string, o VerifyOptions) (*Claims, error) {
 		if typ != strings.ToLower(o.Type) {
 			return nil, fmt.Errorf("typ %q", typ)
 		}
+		if err := checkCrit(t.Header); err != nil {
+			return nil, err
+		}
 		kid, _ := t.Header["kid"].(string)
 		k, ok := ks.keys[kid]
 		if !ok {
@@ -243,6 +315,17 @@ func (ks *KeySet) Verify(token string, o VerifyOptions) (*Claims, error) {
 		return k, nil
 	}, opts...)
 	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	maxLife := o.MaxLifetime
+	if maxLife <= 0 {
+		maxLife = DefaultMaxLifetime
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	if err := checkLifetime(timeOf(w.ExpiresAt), timeOf(w.IssuedAt), now(), maxLife); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return &Claims{

@@ -1,7 +1,16 @@
 package jose
 
 import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -112,4 +121,144 @@ func BenchmarkVerify(b *testing.B) {
 			TokenHash(tok)
 		}
 	})
+}
+
+// signRaw signs header and payload exactly as given, for tokens Sign never
+// makes: an attacker holds no key, but an issuer's bug or a token of
+// another profile may carry such headers and claims.
+func signRaw(tb testing.TB, k *Key, header, payload map[string]any) string {
+	tb.Helper()
+	enc := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	in := enc(header) + "." + enc(payload)
+	digest := sha256.Sum256([]byte(in))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, k.private, crypto.SHA256, digest[:])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// TestVerifyRefusesUnknownCritAndBadDates: a crit header names extensions
+// the recipient must understand (RFC 7515 §4.1.11), and mcpgate
+// understands none; exp, nbf and iat are NumericDates (RFC 7519 §2), never
+// strings; and a token may not live longer than MaxLifetime.
+func TestVerifyRefusesUnknownCritAndBadDates(t *testing.T) {
+	k := mustKey(t, "k1")
+	ks, err := NewKeySet(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := func(edit func(map[string]any)) map[string]any {
+		h := map[string]any{"alg": RS256, "typ": TypeAccessToken, "kid": "k1"}
+		if edit != nil {
+			edit(h)
+		}
+		return h
+	}
+	payload := func(edit func(map[string]any)) map[string]any {
+		p := map[string]any{"iss": "https://as.example", "sub": "alice", "aud": "https://rs.example/mcp", "jti": "j1",
+			"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
+		if edit != nil {
+			edit(p)
+		}
+		return p
+	}
+	if _, err := ks.Verify(signRaw(t, k, header(nil), payload(nil)), opts()); err != nil {
+		t.Fatalf("the unedited token is refused: %v", err)
+	}
+	for _, tc := range []struct {
+		name          string
+		header, claim func(map[string]any)
+	}{
+		{"crit names an unknown extension", func(h map[string]any) { h["crit"] = []any{"urn:example:x"}; h["urn:example:x"] = true }, nil},
+		{"crit names a registered header", func(h map[string]any) { h["crit"] = []any{"kid"} }, nil},
+		{"crit empty", func(h map[string]any) { h["crit"] = []any{} }, nil},
+		{"crit not a list", func(h map[string]any) { h["crit"] = "b64" }, nil},
+		{"exp a string", nil, func(p map[string]any) { p["exp"] = fmt.Sprint(now.Add(10 * time.Minute).Unix()) }},
+		{"exp a boolean", nil, func(p map[string]any) { p["exp"] = true }},
+		{"nbf a string", nil, func(p map[string]any) { p["nbf"] = fmt.Sprint(now.Unix()) }},
+		{"iat a string", nil, func(p map[string]any) { p["iat"] = fmt.Sprint(now.Unix()) }},
+		{"lives longer than the default 24h", nil, func(p map[string]any) { p["exp"] = now.Add(24*time.Hour + time.Second).Unix() }},
+		{"no iat, expires beyond 24h from now", nil, func(p map[string]any) { delete(p, "iat"); p["exp"] = now.Add(25 * time.Hour).Unix() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := signRaw(t, k, header(tc.header), payload(tc.claim))
+			if c, err := ks.Verify(tok, opts()); !errors.Is(err, ErrInvalid) {
+				t.Errorf("Verify = %+v, %v; want ErrInvalid", c, err)
+			}
+		})
+	}
+	t.Run("MaxLifetime set", func(t *testing.T) {
+		o := opts()
+		o.MaxLifetime = time.Hour
+		tok := signRaw(t, k, header(nil), payload(func(p map[string]any) { p["exp"] = now.Add(61 * time.Minute).Unix() }))
+		if _, err := ks.Verify(tok, o); !errors.Is(err, ErrInvalid) {
+			t.Errorf("a token living 61m with MaxLifetime 1h: %v, want ErrInvalid", err)
+		}
+		tok = signRaw(t, k, header(nil), payload(func(p map[string]any) { p["exp"] = now.Add(time.Hour).Unix() }))
+		if _, err := ks.Verify(tok, o); err != nil {
+			t.Errorf("a token living exactly 1h with MaxLifetime 1h: %v", err)
+		}
+	})
+}
+
+// TestRemoteVerifyRefusesUnknownCritAndBadDates applies the same header
+// and claim rules to another issuer's tokens.
+func TestRemoteVerifyRefusesUnknownCritAndBadDates(t *testing.T) {
+	k := mustKey(t, "k1")
+	ks, err := NewKeySet(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(ks.JWKS())
+	}))
+	defer jwks.Close()
+	remote, err := NewRemoteKeySet(jwks.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remote.Close()
+	o := ForeignVerifyOptions{Algorithms: []string{RS256}, Issuer: "https://as.example", Audience: "https://rs.example/mcp",
+		Leeway: 30 * time.Second, Now: func() time.Time { return now }}
+	header := func(edit func(map[string]any)) map[string]any {
+		h := map[string]any{"alg": RS256, "typ": TypeAccessToken, "kid": "k1"}
+		if edit != nil {
+			edit(h)
+		}
+		return h
+	}
+	payload := func(edit func(map[string]any)) map[string]any {
+		p := map[string]any{"iss": "https://as.example", "sub": "alice", "aud": "https://rs.example/mcp",
+			"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
+		if edit != nil {
+			edit(p)
+		}
+		return p
+	}
+	if _, err := remote.Verify(t.Context(), signRaw(t, k, header(nil), payload(nil)), o); err != nil {
+		t.Fatalf("the unedited token is refused: %v", err)
+	}
+	for _, tc := range []struct {
+		name          string
+		header, claim func(map[string]any)
+	}{
+		{"crit names an unknown extension", func(h map[string]any) { h["crit"] = []any{"urn:example:x"}; h["urn:example:x"] = true }, nil},
+		{"crit empty", func(h map[string]any) { h["crit"] = []any{} }, nil},
+		{"exp a string", nil, func(p map[string]any) { p["exp"] = fmt.Sprint(now.Add(10 * time.Minute).Unix()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := signRaw(t, k, header(tc.header), payload(tc.claim))
+			if c, err := remote.Verify(t.Context(), tok, o); !errors.Is(err, ErrInvalid) {
+				t.Errorf("Verify = %+v, %v; want ErrInvalid", c, err)
+			}
+		})
+	}
 }

@@ -179,8 +179,9 @@ var defaultTypes = []string{"", "jwt", "at+jwt"}
 // Verify checks token's signature against the key its kid names (a kid
 // is required; the key's alg, when the set states one, must equal the
 // header's), its typ, alg, iss, aud, exp (required), nbf and iat, and
-// returns its claims. Every error wraps ErrInvalid; a kid the set does not
-// hold even after a refetch also wraps ErrUnknownKey.
+// returns its claims; a token with a crit header is refused. Every error
+// wraps ErrInvalid; a kid the set does not hold even after a refetch also
+// wraps ErrUnknownKey.
 func (ks *RemoteKeySet) Verify(ctx context.Context, token string, o ForeignVerifyOptions) (*ForeignClaims, error) {
 	algs := make([]string, 0, len(o.Algorithms))
 	for _, a := range o.Algorithms {
@@ -216,6 +217,9 @@ func (ks *RemoteKeySet) Verify(ctx context.Context, token string, o ForeignVerif
 		typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
 		if !slices.Contains(types, typ) {
 			return nil, fmt.Errorf("typ %q not accepted", typ)
+		}
+		if err := checkCrit(t.Header); err != nil {
+			return nil, err
 		}
 		if kid, _ := t.Header["kid"].(string); kid == "" {
 			return nil, errors.New("token has no kid")

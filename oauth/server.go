@@ -60,8 +60,13 @@ type Options struct {
 	CodeTTL         time.Duration // default 60s
 	// LoginTTL bounds the time a user has to log in and consent. Default 10m.
 	LoginTTL time.Duration
-	// Leeway is the clock skew allowed when verifying tokens. Default 30s.
+	// Leeway is the clock skew allowed when verifying tokens. Default
+	// jose.Leeway (30s), the same as for identity providers' tokens.
 	Leeway time.Duration
+	// MaxTokenLifetime refuses access tokens living longer (exp - iat),
+	// whoever signed them with a key of this server. Default
+	// jose.DefaultMaxLifetime (24h); AccessTokenTTL may not exceed it.
+	MaxTokenLifetime time.Duration
 
 	// LoginURL is where /authorize sends the user, with ?req=<id> appended.
 	// Default "/login" under the issuer.
@@ -149,7 +154,13 @@ func (o *Options) withDefaults() (Options, error) {
 		d.LoginTTL = 10 * time.Minute
 	}
 	if d.Leeway <= 0 {
-		d.Leeway = 30 * time.Second
+		d.Leeway = jose.Leeway
+	}
+	if d.MaxTokenLifetime <= 0 {
+		d.MaxTokenLifetime = jose.DefaultMaxLifetime
+	}
+	if d.AccessTokenTTL > d.MaxTokenLifetime {
+		return d, fmt.Errorf("oauth: AccessTokenTTL %s exceeds MaxTokenLifetime %s", d.AccessTokenTTL, d.MaxTokenLifetime)
 	}
 	if d.LoginURL == "" {
 		d.LoginURL = issuerPath(d.Issuer) + "/login"

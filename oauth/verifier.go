@@ -22,7 +22,8 @@ func (s *Server) Verifier() *Verifier { return &Verifier{s: s} }
 // Verify checks an access token and returns its principal. It accepts only
 // RS256 JWTs with typ at+jwt (RFC 9068) signed by one of the server's keys,
 // issued by this issuer for this resource (RFC 8707), within exp and nbf
-// (with the configured leeway), and not revoked: neither the token, its
+// (with the configured leeway), living no longer than MaxTokenLifetime,
+// without a crit header, and not revoked: neither the token, its
 // token family, its grant, its client nor its subject. Every error wraps
 // mcpgate.ErrUnauthenticated.
 func (v *Verifier) Verify(ctx context.Context, token string) (*mcpgate.Principal, error) {
@@ -67,6 +68,8 @@ func (s *Server) verifyJWT(ctx context.Context, token string) (*jose.Claims, err
 		Audience: s.opts.Resource,
 		Leeway:   s.opts.Leeway,
 		Now:      s.opts.Now,
+
+		MaxLifetime: s.opts.MaxTokenLifetime,
 	}
 	c, err := s.keySet().Verify(token, o)
 	if errors.Is(err, jose.ErrUnknownKey) && s.reloadKeysIfStale(ctx) {

@@ -97,6 +97,7 @@ func TestVerifyRefusals(t *testing.T) {
 		"no expiry":                  sign(jose.TypeAccessToken, func(c *jose.Claims) { c.Expires = time.Time{} }),
 		"expired":                    sign(jose.TypeAccessToken, func(c *jose.Claims) { c.Expires = now.Add(-time.Minute) }),
 		"not yet valid":              sign(jose.TypeAccessToken, func(c *jose.Claims) { c.NotBefore = now.Add(5 * time.Minute) }),
+		"lives longer than 24h":      sign(jose.TypeAccessToken, func(c *jose.Claims) { c.Expires = now.Add(24*time.Hour + time.Minute) }),
 		"tampered payload":           parts[0] + "." + b64(claims) + "." + parts[2],
 		"signature of another token": strings.Join([]string{parts[0], parts[1], strings.Split(sign(jose.TypeAccessToken, nil), ".")[2]}, "."),
 		"garbage":                    "not.a.jwt",
@@ -109,6 +110,23 @@ func TestVerifyRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("lives longer than MaxTokenLifetime", func(t *testing.T) {
+		short, err := New(e.store, &Options{Resource: e.srv.Resource(), Now: e.clock.Now, Logger: discardLogger(),
+			AccessTokenTTL: 10 * time.Minute, MaxTokenLifetime: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := short.Verifier().Verify(t.Context(), good); err != nil {
+			t.Errorf("a 10-minute token with MaxTokenLifetime 1h: %v", err)
+		}
+		long := sign(jose.TypeAccessToken, func(c *jose.Claims) { c.Expires = now.Add(2 * time.Hour) })
+		if _, err := short.Verifier().Verify(t.Context(), long); !errors.Is(err, mcpgate.ErrUnauthenticated) {
+			t.Errorf("a 2-hour token with MaxTokenLifetime 1h: %v, want ErrUnauthenticated", err)
+		}
+		if _, err := New(e.store, &Options{Resource: e.srv.Resource(), AccessTokenTTL: 2 * time.Hour, MaxTokenLifetime: time.Hour}); err == nil {
+			t.Error("New accepted an AccessTokenTTL longer than MaxTokenLifetime")
+		}
+	})
 	t.Run("expired by the clock", func(t *testing.T) {
 		e.clock.Add(10*time.Minute + 31*time.Second)
 		if _, err := e.verify(good); !errors.Is(err, mcpgate.ErrUnauthenticated) {

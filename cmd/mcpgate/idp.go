@@ -112,7 +112,7 @@ func (c *ServeCmd) identityProviders(g *Globals, resource, ownIssuer string, log
 			Claims: idp.Claims{SubjectClaim: in.SubjectClaim, TenantClaim: in.TenantClaim, ScopeClaim: in.ScopeClaim, Scopes: in.Scopes},
 		}
 	}
-	v, err := idp.New(issuers, intro, &idp.Options{Timeout: c.IDPTimeout, Logger: logger})
+	v, err := idp.New(issuers, intro, &idp.Options{Timeout: c.IDPTimeout, MaxTokenLifetime: c.MaxTokenLifetime, Logger: logger})
 	if err != nil {
 		return nil, usageError{err}
 	}

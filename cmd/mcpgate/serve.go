@@ -37,6 +37,7 @@ type ServeCmd struct {
 	NoRegistration    bool          `help:"Turn dynamic client registration off." env:"MCPGATE_NO_REGISTRATION"`
 	AllowLoopbackCIMD bool          `help:"Fetch client metadata documents from loopback http URLs (local testing only)." env:"MCPGATE_ALLOW_LOOPBACK_CIMD" hidden:""`
 	AccessTokenTTL    time.Duration `help:"Lifetime of OAuth access tokens; refresh tokens renew them." env:"MCPGATE_ACCESS_TOKEN_TTL" default:"10m"`
+	MaxTokenLifetime  time.Duration `help:"Refuse access tokens that live longer (exp - iat), mcpgate's own and every identity provider's without its own max_token_lifetime." env:"MCPGATE_MAX_TOKEN_LIFETIME" default:"24h"`
 
 	// Identity providers (idp.go); several, and their claim mappings, go
 	// in the config file.
@@ -68,6 +69,9 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	}
 	if c.AccessTokenTTL < time.Second || c.AccessTokenTTL > 24*time.Hour {
 		return usagef("--access-token-ttl must be between 1s and 24h")
+	}
+	if c.MaxTokenLifetime < c.AccessTokenTTL {
+		return usagef("--max-token-lifetime (%s) must be at least --access-token-ttl (%s)", c.MaxTokenLifetime, c.AccessTokenTTL)
 	}
 	// Closed last, so alerts raised by the last requests are still sent.
 	alerts, err := c.alertSink(g, logger)
@@ -120,6 +124,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 			DisableRegistration: c.NoRegistration,
 			AllowLoopbackCIMD:   c.AllowLoopbackCIMD,
 			AccessTokenTTL:      c.AccessTokenTTL,
+			MaxTokenLifetime:    c.MaxTokenLifetime,
 		}, opts)
 		if err != nil {
 			return err
