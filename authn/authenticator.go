@@ -10,6 +10,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/jose"
 	"github.com/mcpgate/mcpgate/refusal"
 )
 
@@ -117,9 +118,11 @@ func (a *Authenticator) Authenticate(next http.Handler) http.Handler {
 // req.Extra.TokenInfo and SDK sessions are bound to it. The SDK keeps its
 // context key private; its own middleware is the only way in, and by the
 // time it runs the credential has been checked, so its verifier only
-// converts.
+// converts. Its expiry check allows the leeway every verifier allows
+// ([jose.Leeway]); without it a token accepted a second past exp would be
+// refused here.
 func SDKTokenInfo(next http.Handler) http.Handler {
-	return auth.RequireBearerToken(sdkTokenInfo, nil)(next)
+	return auth.RequireBearerToken(sdkTokenInfo, &auth.RequireBearerTokenOptions{ClockSkew: jose.Leeway})(next)
 }
 
 func sdkTokenInfo(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
