@@ -64,3 +64,28 @@ func TestAuditNamesDecisionAndReason(t *testing.T) {
 		})
 	}
 }
+
+// The target of a call is audited with credentials masked as the log
+// masks them: a key or token inside a resource URI or a tool name never
+// reaches the audit table.
+func TestAuditTargetCarriesNoCredential(t *testing.T) {
+	srv, a := newPipeline(t, &pipeline.Options{}, &spy{})
+	key := "mcpg_AbCdEfGhIjKl_" + strings.Repeat("s", 43) + "123456"
+	for _, tt := range []struct{ name, body, secret string }{
+		{"access_token in a resource URI", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"https://files.example/doc?access_token=s3cr3t-t0k3n"}}`, "s3cr3t-t0k3n"},
+		{"api key in a resource URI", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"notes://x?key=` + key + `"}}`, key},
+		{"api key as a tool name", call(1, key), key},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(a.all())
+			do(t, http.MethodPost, srv.URL+"/mcp", "tok-bob", tt.body, nil)
+			evs := a.all()[before:]
+			if len(evs) != 1 {
+				t.Fatalf("%d audit events, want 1", len(evs))
+			}
+			if got := evs[0].Target; strings.Contains(got, tt.secret) || !strings.Contains(got, "[REDACTED]") {
+				t.Errorf("audited target %q holds the credential", got)
+			}
+		})
+	}
+}

@@ -18,7 +18,8 @@
 //  7. session room: a new MCP session only while there is room for it;
 //  8. dispatch to the MCP handler, with the principal, the body and the
 //     parsed calls in the request context ([FromContext]);
-//  9. audit: one event per call, filled in one place from the outcome.
+//  9. audit: one event per call, filled in one place from the outcome,
+//     its target masked as the log masks credentials.
 //
 // Refusals are written by package refusal, one table for every status.
 //
@@ -37,6 +38,7 @@ import (
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/authn"
 	"github.com/mcpgate/mcpgate/authz"
+	"github.com/mcpgate/mcpgate/redact"
 	"github.com/mcpgate/mcpgate/refusal"
 )
 
@@ -374,7 +376,9 @@ func (p *Pipeline) audit(x *exchange, r *http.Request, rf *refusal.Refusal) {
 	}
 	for _, c := range x.req.Calls {
 		e := ev
-		e.Method, e.Target = c.Method, c.Name
+		// A resource URI may carry a credential (?access_token=, a key):
+		// the audit table keeps what the log keeps, masked the same way.
+		e.Method, e.Target = c.Method, redact.String(c.Name)
 		if e.Method == "" {
 			e.Method = "response"
 		}

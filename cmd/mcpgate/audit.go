@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mcpgate/mcpgate/redact"
 )
 
 // AuditCmd shows audit events from the store.
@@ -30,6 +32,10 @@ func (c *AuditCmd) Run(e *env, g *Globals) error {
 	events, err := store.ListAudit(e.ctx, time.Now().Add(-c.Since), c.Limit)
 	if err != nil {
 		return err
+	}
+	for _, ev := range events {
+		// Events stored before targets were masked may still hold one.
+		ev.Target = redact.String(ev.Target)
 	}
 	if c.JSON {
 		enc := json.NewEncoder(e.stdout)
