@@ -6,7 +6,18 @@
 // The [Authenticator] is plain net/http middleware: [Authenticator.Check]
 // decides, [Authenticator.Handler] answers a failure with an RFC 6750 401
 // and otherwise passes the principal on in the request context, both as
-// mcpgate.PrincipalFromContext and as the MCP Go SDK's TokenInfo.
+// mcpgate.PrincipalFromContext and as the MCP Go SDK's TokenInfo. A go-sdk
+// tool handler gets it with [PrincipalFromRequest].
+//
+// The smallest use, API keys from a store in front of an MCP handler:
+//
+//	keys := authn.NewKeyVerifier(store, nil)
+//	go authn.WatchChanges(ctx, store, 0, keys.Apply) // revocations
+//	auth := authn.New(authn.Chain(keys), nil)
+//	http.Handle("/mcp", auth.Handler(mcpHandler))
+//
+// For scopes, rate limits and audit as well, give auth to package pipeline
+// instead; examples/apikeys in the repository is a whole server.
 package authn
 
 import (

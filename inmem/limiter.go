@@ -1,6 +1,9 @@
 // Package inmem holds the in-process implementation of [mcpgate.Limiter]:
 // rate limits kept in this process's memory, for a single replica or as the
 // fallback of a shared limiter whose store is unreachable.
+//
+//	limits, err := ratelimit.New(inmem.New(nil), policy, nil)
+//	p := pipeline.New(auth, &pipeline.Options{RateLimit: limits})
 package inmem
 
 import (
