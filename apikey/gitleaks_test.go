@@ -9,24 +9,52 @@ import (
 	"testing"
 )
 
-// gitleaksRule reads the gitleaks rule published in docs/api-keys.md, so
-// that the documented rule is the tested one.
+// gitleaksRule reads the mcpgate key rule of the repository's
+// .gitleaks.toml, which scripts/test.sh runs gitleaks with, and checks that
+// docs/api-keys.md publishes the same rule, so that the documented rule is
+// the tested and the enforced one.
 func gitleaksRule(t *testing.T) (*regexp.Regexp, float64) {
 	t.Helper()
-	doc, err := os.ReadFile("../docs/api-keys.md")
-	if err != nil {
-		t.Fatal(err)
+	conf := ruleBlock(t, "../.gitleaks.toml")
+	if doc := ruleBlock(t, "../docs/api-keys.md"); doc != conf {
+		t.Fatalf("docs/api-keys.md documents\n%s\nbut .gitleaks.toml has\n%s", doc, conf)
 	}
-	m := regexp.MustCompile(`(?m)^regex = '''(.*)'''$`).FindSubmatch(doc)
-	e := regexp.MustCompile(`(?m)^entropy = ([0-9.]+)$`).FindSubmatch(doc)
+	m := regexp.MustCompile(`(?m)^regex = '''(.*)'''$`).FindStringSubmatch(conf)
+	e := regexp.MustCompile(`(?m)^entropy = ([0-9.]+)$`).FindStringSubmatch(conf)
 	if m == nil || e == nil {
-		t.Fatal("docs/api-keys.md has no gitleaks rule with regex and entropy")
+		t.Fatal("the mcpgate-api-key rule has no regex or no entropy")
 	}
-	entropy, err := strconv.ParseFloat(string(e[1]), 64)
+	entropy, err := strconv.ParseFloat(e[1], 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return regexp.MustCompile(string(m[1])), entropy
+	return regexp.MustCompile(m[1]), entropy
+}
+
+// ruleBlock returns the [[rules]] block of the mcpgate-api-key rule in a
+// TOML file or a markdown page quoting one: from its header to the first
+// blank line or code fence.
+func ruleBlock(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?m)^\\[\\[rules\\]\\]\nid = \"mcpgate-api-key\"\n(?:[^\n`]+\n)*").Find(b)
+	if m == nil {
+		t.Fatalf("%s has no [[rules]] block with id = \"mcpgate-api-key\"", path)
+	}
+	return string(m)
+}
+
+func TestGitleaksConfigKeepsDefaults(t *testing.T) {
+	b, err := os.ReadFile("../.gitleaks.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^\[extend\]\nuseDefault = true$`).Match(b) {
+		t.Error(".gitleaks.toml must extend gitleaks' default rules")
+	}
 }
 
 // shannon is the entropy in bits per character, as gitleaks computes it.

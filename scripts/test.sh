@@ -32,6 +32,7 @@ fi
 step "go vet, go mod tidy"
 go vet ./...
 go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
+go tool -modfile=tools/go.mod gitleaks dir . --redact --no-banner || { echo "gitleaks found a secret (a test fixture goes in .gitleaks.toml)" >&2; exit 1; }
 
 step "go test -race"
 mkdir -p test-artifacts

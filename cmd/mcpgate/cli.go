@@ -25,6 +25,7 @@ type CLI struct {
 	Tokens  TokensCmd  `cmd:"" help:"Revoke access tokens, mcpgate's own and identity providers', before they expire."`
 	OAuth   OAuthCmd   `cmd:"" name:"oauth" help:"Maintain the authorization server (signing keys)."`
 	Audit   AuditCmd   `cmd:"" help:"Show audit events."`
+	Scan    ScanCmd    `cmd:"" help:"Find leaked keys, client secrets, JWTs and private keys in files or git history."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 
