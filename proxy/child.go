@@ -25,6 +25,7 @@ import (
 type child struct {
 	stdio  *Stdio
 	shared bool
+	spec   Command // the program, with the caller's identity for a per-session child
 
 	mu          sync.Mutex
 	conn        mcp.Connection // nil while the process is down
@@ -69,10 +70,11 @@ const (
 	msgChildNotRunning = "upstream process unavailable"
 )
 
-func newChild(s *Stdio, shared bool) *child {
+func newChild(s *Stdio, shared bool, spec Command) *child {
 	return &child{
 		stdio:   s,
 		shared:  shared,
+		spec:    spec,
 		backoff: s.opts.RestartBackoff,
 		pending: make(map[int64]pendingCall),
 		tokens:  make(map[string]tokenRoute),
@@ -137,7 +139,7 @@ func (c *child) close() {
 // session's initialization.
 func (c *child) startLocked() error {
 	s := c.stdio
-	proc, conn, err := startProcess(s.spec, s.opts.TerminateGrace, s.logger)
+	proc, conn, err := startProcess(c.spec, s.opts.TerminateGrace, s.logger)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func TestBridgeSessionQueueOverflowEndsSession(t *testing.T) {
 			defer s.Close()
 			ctx, cancel := context.WithCancel(context.Background())
 			conn := &stuckConn{closed: make(chan struct{})}
-			bs := &bridgeSession{id: "x", conn: conn, stdio: s, ctx: ctx, cancel: cancel, child: newChild(s, true), outWake: make(chan struct{}, 1)}
+			bs := &bridgeSession{id: "x", conn: conn, stdio: s, ctx: ctx, cancel: cancel, child: newChild(s, true, s.spec), outWake: make(chan struct{}, 1)}
 			s.sessions[bs.id] = bs
 			go bs.writeLoop()
 			result := json.RawMessage(`"` + string(make([]byte, tc.bytes)) + `"`)
@@ -109,7 +109,7 @@ func TestBridgeSessionQueueKeepsOrder(t *testing.T) {
 	defer cancel()
 	got := make(chan int64, 3*maxQueuedMessages)
 	conn := &recordConn{got: got}
-	bs := &bridgeSession{id: "y", conn: conn, stdio: s, ctx: ctx, cancel: cancel, child: newChild(s, true), outWake: make(chan struct{}, 1)}
+	bs := &bridgeSession{id: "y", conn: conn, stdio: s, ctx: ctx, cancel: cancel, child: newChild(s, true, s.spec), outWake: make(chan struct{}, 1)}
 	go bs.writeLoop()
 	const n = 3 * maxQueuedMessages
 	for i := range int64(n) {

@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/pipeline"
 	"github.com/mcpgate/mcpgate/refusal"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -33,6 +36,17 @@ type Command struct {
 	// Dir is the working directory; empty means mcpgate's.
 	Dir string
 }
+
+// Environment variables that tell a per-session child who is calling, as
+// the X-Mcpgate-* headers tell an HTTP upstream. mcpgate sets all four
+// when it starts the child, overriding Command.Env. A shared child serves
+// many principals and gets none of them.
+const (
+	EnvSubject = "MCPGATE_SUBJECT" // Principal.Subject
+	EnvTenant  = "MCPGATE_TENANT"  // Principal.Tenant
+	EnvClient  = "MCPGATE_CLIENT"  // Principal.ClientID
+	EnvScopes  = "MCPGATE_SCOPES"  // Principal.Scopes, space-separated
+)
 
 // Stdio modes.
 const (
@@ -218,7 +232,7 @@ func (s *Stdio) serveBridge(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var kind refusal.Kind
-		bs, kind = s.newSession()
+		bs, kind = s.newSession(mcpgate.PrincipalFromContext(r.Context()))
 		if bs == nil {
 			refusal.Write(w, &refusal.Refusal{Kind: kind, ID: req.SingleID()})
 			return
@@ -245,9 +259,10 @@ func (s *Stdio) serveBridge(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// newSession starts a session and, in per-session mode, its child. On
-// failure it returns the refusal to answer with.
-func (s *Stdio) newSession() (*bridgeSession, refusal.Kind) {
+// newSession starts a session of pr and, in per-session mode, its child,
+// which learns pr from its environment. On failure it returns the refusal
+// to answer with.
+func (s *Stdio) newSession(pr *mcpgate.Principal) (*bridgeSession, refusal.Kind) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -276,11 +291,11 @@ func (s *Stdio) newSession() (*bridgeSession, refusal.Kind) {
 	bs.conn = conn
 	if s.opts.Mode == ModeShared {
 		if s.shared == nil {
-			s.shared = newChild(s, true)
+			s.shared = newChild(s, true, s.spec)
 		}
 		bs.child = s.shared
 	} else {
-		bs.child = newChild(s, false)
+		bs.child = newChild(s, false, s.spec.withIdentity(pr))
 	}
 	if err := bs.child.attach(bs); err != nil {
 		cancel()
@@ -484,6 +499,24 @@ func (bs *bridgeSession) close() {
 	bs.cancel()
 	bs.conn.Close()
 	bs.child.detach(bs)
+}
+
+// withIdentity returns c with pr's identity in its environment. The
+// session is bound to pr for its lifetime, and so is its child: the
+// environment is set once, at spawn, and again unchanged at a restart.
+func (c Command) withIdentity(pr *mcpgate.Principal) Command {
+	env := make(map[string]string, len(c.Env)+4)
+	maps.Copy(env, c.Env)
+	var p mcpgate.Principal
+	if pr != nil {
+		p = *pr
+	}
+	env[EnvSubject] = p.Subject
+	env[EnvTenant] = p.Tenant
+	env[EnvClient] = p.ClientID
+	env[EnvScopes] = strings.Join(p.Scopes, " ")
+	c.Env = env
+	return c
 }
 
 // env is the child's environment: PATH and HOME from ours, then spec.Env.

@@ -58,6 +58,13 @@ func runChild(mode string) {
 	mcp.AddTool(server, &mcp.Tool{Name: "big"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Repeat("x", 12<<20)}}}, nil, nil
 	})
+	mcp.AddTool(server, &mcp.Tool{Name: "whoami"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+		var who []string
+		for _, k := range []string{"MCPGATE_SUBJECT", "MCPGATE_TENANT", "MCPGATE_CLIENT", "MCPGATE_SCOPES"} {
+			who = append(who, k+"="+os.Getenv(k))
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Join(who, "\n")}}}, nil, nil
+	})
 	mcp.AddTool(server, &mcp.Tool{Name: "crash"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
 		os.Exit(3)
 		return nil, nil, nil
@@ -616,5 +623,34 @@ func TestStdioNoticesExitWhileStdoutHeldOpen(t *testing.T) {
 			t.Fatalf("server never came back: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A per-session child learns who is calling from its environment, as an
+// HTTP upstream does from the X-Mcpgate-* headers: each session's child
+// gets its own principal, and a child configured with identity variables
+// of its own cannot pose as someone else.
+func TestStdioChildLearnsWhoIsCalling(t *testing.T) {
+	spec := testChild(t, "plain")
+	spec.Env["MCPGATE_SUBJECT"] = "mallory"
+	s, err := proxy.NewStdio(spec, &proxy.StdioOptions{TerminateGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serveStdio(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tt := range []struct{ token, want string }{
+		{"tok-alice", "MCPGATE_SUBJECT=alice\nMCPGATE_TENANT=acme\nMCPGATE_CLIENT=cli-1\nMCPGATE_SCOPES=tools:basic"},
+		{"tok-bob", "MCPGATE_SUBJECT=bob\nMCPGATE_TENANT=acme\nMCPGATE_CLIENT=\nMCPGATE_SCOPES=tools:basic admin"},
+	} {
+		cs := connect(t, url, tt.token, nil)
+		got, err := callText(ctx, cs, "whoami", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("%s: the child sees\n%s\nwant\n%s", tt.token, got, tt.want)
+		}
 	}
 }
