@@ -65,6 +65,21 @@ type UserStore interface {
 	ListUsers(ctx context.Context) ([]*User, error)
 }
 
+// UserAdminStore is how an administrator changes and removes local users.
+// Ending what a user's approvals gave apps is the caller's part (see
+// GrantStore): a store only changes the user.
+type UserAdminStore interface {
+	UserStore
+	// DeleteUser removes the user; ErrNotFound if unknown.
+	DeleteUser(ctx context.Context, name string) error
+	// SetUserPassword replaces the user's PasswordHash, which must not be
+	// empty; ErrNotFound if unknown.
+	SetUserPassword(ctx context.Context, name, hash string) error
+	// SetUserDisabled sets the user's DisabledAt, the zero time enabling
+	// the user again; ErrNotFound if unknown.
+	SetUserDisabled(ctx context.Context, name string, at time.Time) error
+}
+
 // Grant is a user's approval of a client: the consent that authorization
 // codes, access tokens and refresh tokens derive from. Revoking a grant
 // revokes every token issued under it.

@@ -12,7 +12,7 @@ import (
 
 // Local login users; table in migrations/00003_users.sql.
 
-var _ mcpgate.UserStore = (*DB)(nil)
+var _ mcpgate.UserAdminStore = (*DB)(nil)
 
 const selectUser = `SELECT name, tenant, password_hash, scopes, created_at, disabled_at FROM users`
 
@@ -77,4 +77,37 @@ func (db *DB) User(ctx context.Context, name string) (*mcpgate.User, error) {
 // byte by byte (as SQLite orders them), whatever the database collation.
 func (db *DB) ListUsers(ctx context.Context) ([]*mcpgate.User, error) {
 	return queryAll(ctx, db, "list users", scanUser, selectUser+` ORDER BY name COLLATE "C"`)
+}
+
+// DeleteUser removes the user; mcpgate.ErrNotFound if unknown.
+func (db *DB) DeleteUser(ctx context.Context, name string) error {
+	return db.updateUser(ctx, "delete user", name, "DELETE FROM users WHERE name = $1", name)
+}
+
+// SetUserPassword replaces the user's password hash; mcpgate.ErrNotFound
+// if unknown.
+func (db *DB) SetUserPassword(ctx context.Context, name, hash string) error {
+	if hash == "" {
+		return fmt.Errorf("postgres: set password of user %q: empty password hash", name)
+	}
+	return db.updateUser(ctx, "set password", name, "UPDATE users SET password_hash = $2 WHERE name = $1", name, hash)
+}
+
+// SetUserDisabled sets the user's disabled time, the zero time enabling
+// the user; mcpgate.ErrNotFound if unknown.
+func (db *DB) SetUserDisabled(ctx context.Context, name string, at time.Time) error {
+	return db.updateUser(ctx, "disable user", name, "UPDATE users SET disabled_at = $2 WHERE name = $1", name, nullTime(at))
+}
+
+// updateUser runs a statement that changes one user's row, and reports
+// mcpgate.ErrNotFound when it changed none.
+func (db *DB) updateUser(ctx context.Context, what, name, query string, args ...any) error {
+	tag, err := db.pool.Exec(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("postgres: %s %q: %w", what, name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: user %q: %w", name, mcpgate.ErrNotFound)
+	}
+	return nil
 }

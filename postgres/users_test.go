@@ -14,3 +14,11 @@ func TestUsers(t *testing.T) {
 		return db
 	})
 }
+
+func TestUserAdmin(t *testing.T) {
+	storetest.RunUserAdmin(t, func(t *testing.T) mcpgate.UserAdminStore {
+		db := mustOpen(t, testURL(t))
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}

@@ -5,13 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mcpgate/mcpgate"
 )
 
 // Local login users; table in migrations/00003_users.sql.
 
-var _ mcpgate.UserStore = (*DB)(nil)
+var _ mcpgate.UserAdminStore = (*DB)(nil)
 
 // CreateUser stores u; mcpgate.ErrConflict if the name is taken. Names
 // match exactly: "Alice" and "alice" are two users. A zero CreatedAt is
@@ -72,4 +73,41 @@ func (db *DB) User(ctx context.Context, name string) (*mcpgate.User, error) {
 // ListUsers returns every user, disabled ones included, ordered by name.
 func (db *DB) ListUsers(ctx context.Context) ([]*mcpgate.User, error) {
 	return queryAll(ctx, db, "list users", scanUser, selectUser+" ORDER BY name")
+}
+
+// DeleteUser removes the user; mcpgate.ErrNotFound if unknown.
+func (db *DB) DeleteUser(ctx context.Context, name string) error {
+	return db.updateUser(ctx, "delete user", name, "DELETE FROM users WHERE name = ?", name)
+}
+
+// SetUserPassword replaces the user's password hash; mcpgate.ErrNotFound
+// if unknown.
+func (db *DB) SetUserPassword(ctx context.Context, name, hash string) error {
+	if hash == "" {
+		return fmt.Errorf("sqlite: set password of user %q: empty password hash", name)
+	}
+	return db.updateUser(ctx, "set password", name, "UPDATE users SET password_hash = ? WHERE name = ?", hash, name)
+}
+
+// SetUserDisabled sets the user's disabled time, the zero time enabling
+// the user; mcpgate.ErrNotFound if unknown.
+func (db *DB) SetUserDisabled(ctx context.Context, name string, at time.Time) error {
+	return db.updateUser(ctx, "disable user", name, "UPDATE users SET disabled_at = ? WHERE name = ?", micros(at), name)
+}
+
+// updateUser runs a statement that changes one user's row, and reports
+// mcpgate.ErrNotFound when it changed none.
+func (db *DB) updateUser(ctx context.Context, what, name, query string, args ...any) error {
+	return db.write(ctx, func() error {
+		res, err := db.db.ExecContext(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: %s %q: %w", what, name, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlite: %s %q: %w", what, name, err)
+		} else if n == 0 {
+			return fmt.Errorf("sqlite: user %q: %w", name, mcpgate.ErrNotFound)
+		}
+		return nil
+	})
 }

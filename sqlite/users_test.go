@@ -32,3 +32,11 @@ func TestUsersShared(t *testing.T) {
 		t.Errorf("PasswordHash %q", u.PasswordHash)
 	}
 }
+
+func TestUserAdmin(t *testing.T) {
+	storetest.RunUserAdmin(t, func(t *testing.T) mcpgate.UserAdminStore {
+		db := mustOpen(t, t.TempDir())
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}

@@ -197,3 +197,108 @@ func testUserConcurrentCreate(t *testing.T, s mcpgate.UserStore) {
 		t.Fatalf("%d of %d concurrent creates of one name succeeded, want 1", ok, n)
 	}
 }
+
+// RunUserAdmin runs the conformance suite for mcpgate.UserAdminStore. open
+// must return a new, empty store and close it when the test ends.
+//
+// Beyond the interface comments, stores must change only the named user
+// (names match exactly) and refuse an empty password hash.
+func RunUserAdmin(t *testing.T, open func(t *testing.T) mcpgate.UserAdminStore) {
+	t.Helper()
+	t.Run("Delete", func(t *testing.T) { testUserDelete(t, open(t)) })
+	t.Run("SetPassword", func(t *testing.T) { testUserSetPassword(t, open(t)) })
+	t.Run("SetDisabled", func(t *testing.T) { testUserSetDisabled(t, open(t)) })
+}
+
+// createUsers stores alice and Alice, so that each test can check that a
+// change to one leaves the other alone.
+func createUsers(t *testing.T, s mcpgate.UserStore) {
+	t.Helper()
+	for _, name := range []string{"alice", "Alice"} {
+		if err := s.CreateUser(t.Context(), &mcpgate.User{Name: name, Tenant: "acme", PasswordHash: userHash, Scopes: []string{"a"}, CreatedAt: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func mustUser(t *testing.T, s mcpgate.UserStore, name string) *mcpgate.User {
+	t.Helper()
+	u, err := s.User(t.Context(), name)
+	if err != nil {
+		t.Fatalf("User(%q): %v", name, err)
+	}
+	return u
+}
+
+func testUserDelete(t *testing.T, s mcpgate.UserAdminStore) {
+	ctx := t.Context()
+	createUsers(t, s)
+	if err := s.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatalf("DeleteUser(alice): %v", err)
+	}
+	if _, err := s.User(ctx, "alice"); !errors.Is(err, mcpgate.ErrNotFound) {
+		t.Errorf("User(alice) after DeleteUser = %v, want ErrNotFound", err)
+	}
+	if d := diffUser(mustUser(t, s, "Alice"), &mcpgate.User{Name: "Alice", Tenant: "acme", PasswordHash: userHash, Scopes: []string{"a"}, CreatedAt: base}); d != "" {
+		t.Errorf("DeleteUser(alice) changed Alice: %s", d)
+	}
+	for _, name := range []string{"alice", "bob", "", "ALICE"} {
+		if err := s.DeleteUser(ctx, name); !errors.Is(err, mcpgate.ErrNotFound) {
+			t.Errorf("DeleteUser(%q) = %v, want ErrNotFound", name, err)
+		}
+	}
+	// The name can be taken again.
+	if err := s.CreateUser(ctx, &mcpgate.User{Name: "alice", PasswordHash: userHash, CreatedAt: base}); err != nil {
+		t.Errorf("CreateUser(alice) after DeleteUser: %v", err)
+	}
+}
+
+func testUserSetPassword(t *testing.T, s mcpgate.UserAdminStore) {
+	ctx := t.Context()
+	createUsers(t, s)
+	if err := s.SetUserPassword(ctx, "alice", userHash+"new"); err != nil {
+		t.Fatalf("SetUserPassword: %v", err)
+	}
+	want := &mcpgate.User{Name: "alice", Tenant: "acme", PasswordHash: userHash + "new", Scopes: []string{"a"}, CreatedAt: base}
+	if d := diffUser(mustUser(t, s, "alice"), want); d != "" {
+		t.Errorf("after SetUserPassword: %s", d)
+	}
+	if got := mustUser(t, s, "Alice").PasswordHash; got != userHash {
+		t.Errorf("SetUserPassword(alice) changed Alice's hash to %q", got)
+	}
+	if err := s.SetUserPassword(ctx, "bob", userHash); !errors.Is(err, mcpgate.ErrNotFound) {
+		t.Errorf("SetUserPassword(bob) = %v, want ErrNotFound", err)
+	}
+	if err := s.SetUserPassword(ctx, "alice", ""); err == nil {
+		t.Error("SetUserPassword with an empty hash succeeded")
+	}
+	if got := mustUser(t, s, "alice").PasswordHash; got != userHash+"new" {
+		t.Errorf("a refused SetUserPassword changed the hash to %q", got)
+	}
+}
+
+func testUserSetDisabled(t *testing.T, s mcpgate.UserAdminStore) {
+	ctx := t.Context()
+	createUsers(t, s)
+	at := base.Add(time.Hour + 123456789)
+	if err := s.SetUserDisabled(ctx, "alice", at); err != nil {
+		t.Fatalf("SetUserDisabled: %v", err)
+	}
+	want := &mcpgate.User{Name: "alice", Tenant: "acme", PasswordHash: userHash, Scopes: []string{"a"}, CreatedAt: base, DisabledAt: at}
+	if d := diffUser(mustUser(t, s, "alice"), want); d != "" {
+		t.Errorf("after SetUserDisabled: %s", d)
+	}
+	if !mustUser(t, s, "Alice").DisabledAt.IsZero() {
+		t.Error("SetUserDisabled(alice) disabled Alice")
+	}
+	if err := s.SetUserDisabled(ctx, "alice", time.Time{}); err != nil {
+		t.Fatalf("SetUserDisabled(zero): %v", err)
+	}
+	want.DisabledAt = time.Time{}
+	if d := diffUser(mustUser(t, s, "alice"), want); d != "" {
+		t.Errorf("after enabling: %s", d)
+	}
+	if err := s.SetUserDisabled(ctx, "bob", at); !errors.Is(err, mcpgate.ErrNotFound) {
+		t.Errorf("SetUserDisabled(bob) = %v, want ErrNotFound", err)
+	}
+}

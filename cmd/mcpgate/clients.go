@@ -52,6 +52,9 @@ type ClientsAddCmd struct {
 
 // Run registers the client.
 func (c *ClientsAddCmd) Run(e *env, g *Globals) error {
+	if err := g.checkScopes("--scope", c.Scope); err != nil {
+		return err
+	}
 	if !c.Machine && !c.Introspection && len(c.RedirectURI) == 0 {
 		return usagef("--redirect-uri is required (or --machine for client_credentials, --introspection for a resource server)")
 	}

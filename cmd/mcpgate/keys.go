@@ -12,7 +12,6 @@ import (
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/apikey"
-	"github.com/mcpgate/mcpgate/authz"
 	"github.com/mcpgate/mcpgate/demo"
 )
 
@@ -34,6 +33,7 @@ type KeysCreateCmd struct {
 	Tenant  string   `help:"Tenant of the owner."`
 	Scope   []string `help:"Scope to grant; repeat for several (default: every scope of the built-in server)." placeholder:"SCOPE"`
 	Expires string   `help:"Lifetime, e.g. 90d, 12h, 2w; 'never' for none." default:"never"`
+	JSON    bool     `help:"Print {\"id\",\"key\",\"name\",\"subject\",\"scopes\",\"expires\"} for scripts instead of the text and client snippets."`
 }
 
 // Run creates the key and prints it with client configuration snippets.
@@ -46,10 +46,8 @@ func (c *KeysCreateCmd) Run(e *env, g *Globals) error {
 	if len(scopes) == 0 {
 		scopes = demo.Scopes()
 	}
-	for _, s := range scopes {
-		if !authz.ValidScope(s) {
-			return usagef("--scope %q is not a valid OAuth scope token", s)
-		}
+	if err := g.checkScopes("--scope", scopes); err != nil {
+		return err
 	}
 	if strings.TrimSpace(c.Name) == "" {
 		return usagef("--name must not be empty")
@@ -71,8 +69,26 @@ func (c *KeysCreateCmd) Run(e *env, g *Globals) error {
 	if err := store.CreateKey(e.ctx, k); err != nil {
 		return fmt.Errorf("store key: %w", err)
 	}
+	if c.JSON {
+		return printKeyJSON(e, key, k)
+	}
 	printNewKey(e, g, key, k)
 	return nil
+}
+
+// printKeyJSON prints a new key for scripts; expires is null for a key
+// that never expires.
+func printKeyJSON(e *env, key string, k *mcpgate.APIKey) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		ID      string     `json:"id"`
+		Key     string     `json:"key"`
+		Name    string     `json:"name"`
+		Subject string     `json:"subject"`
+		Scopes  []string   `json:"scopes"`
+		Expires *time.Time `json:"expires"`
+	}{k.ID, key, k.Name, k.Subject, k.Scopes, timePtr(k.ExpiresAt)})
 }
 
 func newKey(name, subject, tenant string, scopes []string, life time.Duration) (string, *mcpgate.APIKey, error) {
@@ -95,7 +111,9 @@ func printNewKey(e *env, g *Globals, key string, k *mcpgate.APIKey) {
 		fmt.Fprintf(w, "Expires: %s\n", k.ExpiresAt.Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "\nThe key is shown only this once. Store it in a password manager:\n\n  %s\n\n", key)
-	fmt.Fprintf(w, "Claude Code:\n\n  claude mcp add --transport http mcpgate %s --header \"Authorization: Bearer %s\"\n\n", g.PublicURL, key)
+	// The key is read at a prompt, not typed on the command line, so it
+	// stays out of the shell's history.
+	fmt.Fprintf(w, "Claude Code (paste the key at the prompt):\n\n  read -rs -p 'mcpgate key: ' MCPGATE_KEY && echo &&\n  claude mcp add --transport http mcpgate %s --header \"Authorization: Bearer $MCPGATE_KEY\"\n\n", g.PublicURL)
 	desktop := map[string]any{"mcpServers": map[string]any{"mcpgate": map[string]any{
 		"command": "npx",
 		"args":    []string{"-y", "mcp-remote@0.15.1", g.PublicURL, "--header", "Authorization:${MCPGATE_AUTH}"},
@@ -223,13 +241,24 @@ func day(t *time.Time) string {
 	return t.Local().Format("2006-01-02 15:04")
 }
 
+// keyIDOf returns the id of a key given by its id or, as people paste what
+// leaked, by the whole key.
+func keyIDOf(s string) string {
+	s = strings.TrimSpace(s)
+	if id, _, err := apikey.Parse(s); err == nil {
+		return id
+	}
+	return s
+}
+
 // KeysRevokeCmd revokes a key.
 type KeysRevokeCmd struct {
-	KeyID string `arg:"" name:"keyid" help:"Key id (the part after mcpg_)."`
+	KeyID string `arg:"" name:"key" help:"Key id (the part after mcpg_), or the whole key."`
 }
 
 // Run revokes the key.
 func (c *KeysRevokeCmd) Run(e *env, g *Globals) error {
+	c.KeyID = keyIDOf(c.KeyID)
 	store, err := g.openStore(e)
 	if err != nil {
 		return err
@@ -247,7 +276,7 @@ func (c *KeysRevokeCmd) Run(e *env, g *Globals) error {
 
 // KeysRotateCmd issues a successor key.
 type KeysRotateCmd struct {
-	KeyID string        `arg:"" name:"keyid" help:"Key id to rotate."`
+	KeyID string        `arg:"" name:"key" help:"Key id to rotate, or the whole key."`
 	Grace time.Duration `help:"How long the old key keeps working." default:"24h"`
 }
 
@@ -257,6 +286,7 @@ func (c *KeysRotateCmd) Run(e *env, g *Globals) error {
 	if c.Grace < 0 {
 		return usagef("--grace must not be negative")
 	}
+	c.KeyID = keyIDOf(c.KeyID)
 	store, err := g.openStore(e)
 	if err != nil {
 		return err

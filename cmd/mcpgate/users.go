@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,14 +13,17 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mcpgate/mcpgate"
-	"github.com/mcpgate/mcpgate/authz"
 	"github.com/mcpgate/mcpgate/login"
 )
 
 // UsersCmd manages local login users of the embedded authorization server.
 type UsersCmd struct {
-	Add  UsersAddCmd  `cmd:"" help:"Add a user; the password is read from standard input."`
-	List UsersListCmd `cmd:"" help:"List users."`
+	Add     UsersAddCmd     `cmd:"" help:"Add a user; the password is read from standard input."`
+	List    UsersListCmd    `cmd:"" help:"List users."`
+	Passwd  UsersPasswdCmd  `cmd:"" help:"Set a user's password; it is read from standard input."`
+	Disable UsersDisableCmd `cmd:"" help:"Stop a user signing in, and disconnect every app they approved."`
+	Enable  UsersEnableCmd  `cmd:"" help:"Let a disabled user sign in again."`
+	Remove  UsersRemoveCmd  `cmd:"" help:"Remove a user, and disconnect every app they approved."`
 }
 
 // UsersAddCmd adds a local user.
@@ -31,10 +35,8 @@ type UsersAddCmd struct {
 
 // Run reads the password and stores the user with an argon2id hash.
 func (c *UsersAddCmd) Run(e *env, g *Globals) error {
-	for _, s := range c.Scope {
-		if !authz.ValidScope(s) {
-			return usagef("--scope %q is not a valid OAuth scope token", s)
-		}
+	if err := g.checkScopes("--scope", c.Scope); err != nil {
+		return err
 	}
 	pw, err := readPassword(e)
 	if err != nil {
@@ -104,31 +106,228 @@ func originOf(publicURL string) string {
 }
 
 // UsersListCmd lists users.
-type UsersListCmd struct{}
+type UsersListCmd struct {
+	JSON bool `help:"Print JSON."`
+}
+
+// userView is one user as `users list` shows it, never with its password
+// hash.
+type userView struct {
+	Name     string     `json:"name"`
+	Tenant   string     `json:"tenant,omitempty"`
+	Scopes   []string   `json:"scopes"` // empty: any
+	Created  time.Time  `json:"created"`
+	Disabled *time.Time `json:"disabled,omitempty"`
+	Status   string     `json:"status"`
+}
 
 // Run prints users, never their password hashes.
 func (c *UsersListCmd) Run(e *env, g *Globals) error {
-	store, err := g.openStore(e)
+	users, store, err := g.userStore(e)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	users, ok := store.(mcpgate.UserStore)
-	if !ok {
-		return errors.New("this store does not keep users")
-	}
 	list, err := users.ListUsers(e.ctx)
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTENANT\tSCOPES\tCREATED")
+	now := time.Now()
+	views := make([]userView, 0, len(list))
 	for _, u := range list {
-		scopes := strings.Join(u.Scopes, " ")
+		v := userView{Name: u.Name, Tenant: u.Tenant, Scopes: u.Scopes, Created: u.CreatedAt, Disabled: timePtr(u.DisabledAt), Status: "active"}
+		if v.Scopes == nil {
+			v.Scopes = []string{}
+		}
+		if !u.DisabledAt.IsZero() && !now.Before(u.DisabledAt) {
+			v.Status = "disabled"
+		}
+		views = append(views, v)
+	}
+	if c.JSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(views)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTENANT\tSCOPES\tCREATED\tSTATUS")
+	for _, v := range views {
+		scopes := strings.Join(v.Scopes, " ")
 		if scopes == "" {
 			scopes = "(any)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, dash(u.Tenant), scopes, u.CreatedAt.Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, dash(v.Tenant), scopes, day(&v.Created), v.Status)
 	}
 	return tw.Flush()
+}
+
+// userStore opens the store for changing users.
+func (g *Globals) userStore(e *env) (mcpgate.UserAdminStore, mcpgate.Store, error) {
+	store, err := g.openStore(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	users, ok := store.(mcpgate.UserAdminStore)
+	if !ok {
+		store.Close()
+		return nil, nil, errors.New("this store does not keep users")
+	}
+	return users, store, nil
+}
+
+// userNotFound turns a store's ErrNotFound for a user into a message naming
+// the user.
+func userNotFound(name string, err error) error {
+	if errors.Is(err, mcpgate.ErrNotFound) {
+		return fmt.Errorf("no user %q (see mcpgate users list)", name)
+	}
+	return err
+}
+
+// endGrants revokes every app approval of the user, which ends the apps'
+// access and refresh tokens at once on every running server, and returns
+// how many there were.
+func endGrants(e *env, store mcpgate.Store, name string) (int, error) {
+	grants, ok := store.(mcpgate.GrantStore)
+	if !ok {
+		return 0, nil
+	}
+	list, err := grants.ListGrants(e.ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UTC()
+	for _, gr := range list {
+		if err := grants.RevokeGrant(e.ctx, name, gr.ID, now); err != nil && !errors.Is(err, mcpgate.ErrNotFound) {
+			return 0, fmt.Errorf("revoke app %s of %s: %w", gr.ClientID, name, err)
+		}
+	}
+	return len(list), nil
+}
+
+// noteKeys points out the API keys that act as the user, which a user
+// change leaves alone: they are credentials of their own.
+func noteKeys(e *env, store mcpgate.Store, name string) {
+	keys, err := store.ListKeys(e.ctx)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	for _, k := range keys {
+		if k.Subject == name && viewKey(k, now).Status != "revoked" && viewKey(k, now).Status != "expired" {
+			fmt.Fprintf(e.stdout, "API key %s (%s) acts as %s and still works: mcpgate keys revoke %s\n", k.ID, k.Name, name, k.ID)
+		}
+	}
+}
+
+// UsersPasswdCmd sets a user's password.
+type UsersPasswdCmd struct {
+	Name       string `arg:"" help:"User name."`
+	RevokeApps bool   `help:"Also disconnect every app the user approved (when the old password may have leaked)."`
+}
+
+// Run reads the new password and stores its hash. Apps the user approved
+// keep working unless --revoke-apps; the user's sign-in sessions on the
+// server only approve apps, and each approval checks the user again.
+func (c *UsersPasswdCmd) Run(e *env, g *Globals) error {
+	pw, err := readPassword(e)
+	if err != nil {
+		return err
+	}
+	// NewUser checks the password as users add does and hashes it.
+	u, err := login.NewUser(c.Name, "", pw, nil, time.Now().UTC())
+	if err != nil {
+		return usageError{err}
+	}
+	users, store, err := g.userStore(e)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := users.SetUserPassword(e.ctx, c.Name, u.PasswordHash); err != nil {
+		return userNotFound(c.Name, err)
+	}
+	fmt.Fprintf(e.stdout, "Set the password of %s.\n", c.Name)
+	if !c.RevokeApps {
+		return nil
+	}
+	n, err := endGrants(e, store, c.Name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Disconnected %d app(s) %s had approved; running servers refuse their tokens within a second.\n", n, c.Name)
+	return nil
+}
+
+// UsersDisableCmd disables a user.
+type UsersDisableCmd struct {
+	Name string `arg:"" help:"User name."`
+}
+
+// Run disables the user and ends every app approval the user gave.
+func (c *UsersDisableCmd) Run(e *env, g *Globals) error {
+	users, store, err := g.userStore(e)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := users.SetUserDisabled(e.ctx, c.Name, time.Now().UTC()); err != nil {
+		return userNotFound(c.Name, err)
+	}
+	n, err := endGrants(e, store, c.Name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Disabled %s: they cannot sign in or approve apps; %d app(s) they approved are disconnected.\n", c.Name, n)
+	noteKeys(e, store, c.Name)
+	return nil
+}
+
+// UsersEnableCmd enables a user again.
+type UsersEnableCmd struct {
+	Name string `arg:"" help:"User name."`
+}
+
+// Run enables the user. Apps disconnected when the user was disabled stay
+// disconnected: the user approves them again.
+func (c *UsersEnableCmd) Run(e *env, g *Globals) error {
+	users, store, err := g.userStore(e)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := users.SetUserDisabled(e.ctx, c.Name, time.Time{}); err != nil {
+		return userNotFound(c.Name, err)
+	}
+	fmt.Fprintf(e.stdout, "Enabled %s: they can sign in again and reconnect their apps.\n", c.Name)
+	return nil
+}
+
+// UsersRemoveCmd removes a user.
+type UsersRemoveCmd struct {
+	Name string `arg:"" help:"User name."`
+}
+
+// Run removes the user and ends every app approval the user gave.
+func (c *UsersRemoveCmd) Run(e *env, g *Globals) error {
+	users, store, err := g.userStore(e)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	// Disabled first, so that nothing approved between the two steps
+	// outlives the removal.
+	if err := users.SetUserDisabled(e.ctx, c.Name, time.Now().UTC()); err != nil {
+		return userNotFound(c.Name, err)
+	}
+	n, err := endGrants(e, store, c.Name)
+	if err != nil {
+		return err
+	}
+	if err := users.DeleteUser(e.ctx, c.Name); err != nil {
+		return userNotFound(c.Name, err)
+	}
+	fmt.Fprintf(e.stdout, "Removed %s; %d app(s) they approved are disconnected.\n", c.Name, n)
+	noteKeys(e, store, c.Name)
+	return nil
 }
