@@ -191,18 +191,31 @@ func (p *Pages) approve(w http.ResponseWriter, r *http.Request, s *session, pr *
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// stillAllowed reports whether a password session's user still exists and
-// is enabled, so disabling a user stops new approvals at once.
+// stillAllowed reports whether a session may still approve: a password
+// session's user still exists and is enabled, and an API-key session's key
+// is neither revoked nor expired. Disabling the user or revoking the key
+// stops new approvals at once, since a code approved now could not be
+// exchanged anyway.
 func (p *Pages) stillAllowed(ctx context.Context, s *session) bool {
-	if s.Method != MethodPassword {
-		return true
-	}
-	u, err := p.users.User(ctx, s.Subject)
-	if err != nil {
-		if !errors.Is(err, mcpgate.ErrNotFound) {
-			p.log.Error("login: look up user", "err", err)
+	switch s.Method {
+	case MethodPassword:
+		u, err := p.users.User(ctx, s.Subject)
+		if err != nil {
+			if !errors.Is(err, mcpgate.ErrNotFound) {
+				p.log.Error("login: look up user", "err", err)
+			}
+			return false
 		}
-		return false
+		return u.Tenant == s.Tenant && (u.DisabledAt.IsZero() || p.now().Before(u.DisabledAt))
+	case mcpgate.MethodAPIKey:
+		if p.keys == nil {
+			return false
+		}
+		err := p.keys.CheckKey(ctx, s.KeyID)
+		if err != nil && !errors.Is(err, mcpgate.ErrUnauthenticated) {
+			p.log.Error("login: check API key", "key_id", s.KeyID, "err", err)
+		}
+		return err == nil
 	}
-	return u.Tenant == s.Tenant && (u.DisabledAt.IsZero() || p.now().Before(u.DisabledAt))
+	return true
 }

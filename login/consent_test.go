@@ -177,3 +177,27 @@ func TestOffer(t *testing.T) {
 		})
 	}
 }
+
+// A session begun with an API key ends when the key is revoked: consent
+// is neither given with a page loaded before nor shown again, since a code
+// approved now could not be exchanged.
+func TestConsentKeyRevoked(t *testing.T) {
+	e := newEnv(t, nil)
+	req := e.backend.addRequest("cli-app", appRedirect, "notes:read")
+	a, b := e.agent(), e.agent()
+	wantRedirect(t, a.loginKey(req, testAPIKey), "/consent?req="+req)
+	wantRedirect(t, b.loginKey(req, testAPIKey), "/consent?req="+req)
+	page := a.get("/consent?req=" + req)
+	wantStatus(t, page, http.StatusOK)
+
+	e.keys.revoke("key1")
+	res := a.post("/consent", url.Values{"csrf": {csrf(t, page)}, "req": {req}, "action": {"approve"}, "scope": {"notes:read"}})
+	wantRedirect(t, res, "/login?req="+req)
+	if _, ok := e.backend.lastApproval(); ok {
+		t.Fatal("approved with a revoked key's session")
+	}
+	wantRedirect(t, b.get("/consent?req="+req), "/login?req="+req)
+	if len(b.cookies) != 0 {
+		t.Errorf("session cookie kept after the key was revoked: %v", b.cookies)
+	}
+}

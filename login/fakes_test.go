@@ -258,16 +258,39 @@ func (s *fakeGrants) revocations() []string {
 	return slices.Clone(s.revoked)
 }
 
-// fakeKeys verifies API keys from a fixed table, like authn.Verifier.
-type fakeKeys map[string]*mcpgate.Principal
+// fakeKeys verifies API keys from a fixed table, like authn.KeyVerifier,
+// and refuses those revoked since.
+type fakeKeys struct {
+	byToken map[string]*mcpgate.Principal
+	revoked *sync.Map // key ids
+}
 
 func (k fakeKeys) Verify(_ context.Context, token string) (*mcpgate.Principal, error) {
-	p := k[token]
-	if p == nil {
+	p := k.byToken[token]
+	if p == nil || k.isRevoked(p.KeyID) {
 		return nil, fmt.Errorf("api key: %w", mcpgate.ErrUnauthenticated)
 	}
 	c := *p
 	return &c, nil
+}
+
+func (k fakeKeys) CheckKey(_ context.Context, id string) error {
+	for _, p := range k.byToken {
+		if p.KeyID == id && id != "" && !k.isRevoked(id) {
+			return nil
+		}
+	}
+	return fmt.Errorf("api key %s: %w", id, mcpgate.ErrUnauthenticated)
+}
+
+func (k fakeKeys) revoke(id string) { k.revoked.Store(id, true) }
+
+func (k fakeKeys) isRevoked(id string) bool {
+	if k.revoked == nil {
+		return false
+	}
+	_, ok := k.revoked.Load(id)
+	return ok
 }
 
 // fakeClock is a settable clock.

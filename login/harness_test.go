@@ -50,6 +50,7 @@ type env struct {
 	backend *fakeBackend
 	users   *fakeUsers
 	grants  *fakeGrants
+	keys    fakeKeys
 	clock   *fakeClock
 	pages   *Pages
 	srv     *httptest.Server
@@ -75,10 +76,11 @@ func newEnv(t *testing.T, edit func(*Options)) *env {
 			t.Fatal(err)
 		}
 	}
-	keys := fakeKeys{
+	keys := fakeKeys{byToken: map[string]*mcpgate.Principal{
 		testAPIKey: {Subject: "dave", Tenant: "acme", KeyID: "key1", Scopes: []string{"notes:read"}, Method: mcpgate.MethodAPIKey},
 		testToken:  {Subject: "erin", Scopes: []string{"notes:read", "notes:write"}, Method: mcpgate.MethodOAuth},
-	}
+	}, revoked: &sync.Map{}}
+	e.keys = keys
 	e.backend.addClient(&mcpgate.Client{ID: "cli-app", Name: "Team Notes", RedirectURIs: []string{appRedirect}, Source: "cli"})
 	e.backend.addClient(&mcpgate.Client{ID: "dcr-app", Name: "Claude <script>alert(1)</script>", RedirectURIs: []string{"http://127.0.0.1:33418/cb"}, Source: "dcr"})
 	opts := &Options{

@@ -61,6 +61,11 @@ type Backend interface {
 // mcpgate.ErrUnauthenticated for a bad key.
 type KeyVerifier interface {
 	Verify(ctx context.Context, token string) (*mcpgate.Principal, error)
+	// CheckKey reports whether the key with id is still valid, with an
+	// error wrapping mcpgate.ErrUnauthenticated when it is revoked,
+	// expired or unknown; any other error means it could not tell. A
+	// session begun with a key ends when the key does.
+	CheckKey(ctx context.Context, id string) error
 }
 
 // MethodPassword is the Principal.Method of a person who signed in with a
