@@ -76,7 +76,34 @@ func (c *ClientsAddCmd) Run(e *env, g *Globals) error {
 	if secret != "" {
 		fmt.Fprintf(e.stdout, "\nClient secret, shown only this once:\n\n  %s\n", secret)
 	}
+	if c.Machine {
+		printTokenRequest(e, g, cl.ID, c.Scope)
+	}
 	return nil
+}
+
+// printTokenRequest prints a curl command that gets an access token with
+// the client_credentials grant. The secret is read at a prompt, not typed
+// on the command line, so it stays out of the shell's history.
+func printTokenRequest(e *env, g *Globals, clientID string, scopes []string) {
+	scope := ""
+	if len(scopes) > 0 {
+		scope = fmt.Sprintf(" \\\n    -d scope=%s", shellWord(strings.Join(scopes, " ")))
+	}
+	fmt.Fprintf(e.stdout, "\nGet an access token (paste the secret at the prompt):\n\n"+
+		"  read -rs -p 'client secret: ' MCPGATE_CLIENT_SECRET && echo &&\n"+
+		"  curl -sS -u %s -d grant_type=client_credentials%s \\\n    --data-urlencode resource=%s %s\n",
+		shellWord(clientID+":")+`"$MCPGATE_CLIENT_SECRET"`, scope, shellWord(g.PublicURL), shellWord(originOf(g.PublicURL)+"/token"))
+}
+
+// shellWord quotes s for a POSIX shell when it needs quoting.
+func shellWord(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:/@%+=,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // ClientsListCmd lists clients.
