@@ -329,6 +329,21 @@ type ChangeFeed interface {
 	LastChange(ctx context.Context) (int64, error)
 }
 
+// ChangeNotifier is a ChangeFeed that can wake its readers as soon as a
+// change is written, by this process or any other sharing the store, so
+// that a revocation takes effect everywhere without waiting for the next
+// poll. A feed without it is only polled.
+type ChangeNotifier interface {
+	ChangeFeed
+	// ListenChanges calls wake soon after every change committed to the
+	// feed (possibly more often, and once as soon as it listens, since a
+	// change may have been missed while it was not), until ctx is done or
+	// listening fails. It returns ctx.Err() when ctx ends, or the error
+	// that stopped it; callers listen again after a delay, reading the
+	// feed from where they stopped. wake must not block.
+	ListenChanges(ctx context.Context, wake func()) error
+}
+
 // Store is everything a gateway keeps durably.
 type Store interface {
 	KeyStore

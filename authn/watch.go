@@ -22,6 +22,11 @@ const maxWatchBackoff = 5 * time.Second
 // already visible in the store. interval <= 0 means
 // [DefaultWatchInterval].
 //
+// A feed that implements [mcpgate.ChangeNotifier] (Postgres) also wakes
+// the watcher the moment a change commits anywhere, so a revocation in
+// another process applies within milliseconds; polling goes on beside it
+// and heals a notification lost while the listening connection was down.
+//
 // Failures to read the feed are logged with slog.Default and retried with
 // a growing delay (at most 5s); no change is skipped, since polling
 // resumes from the last change applied.
@@ -30,6 +35,12 @@ func WatchChanges(ctx context.Context, feed mcpgate.ChangeFeed, interval time.Du
 		interval = DefaultWatchInterval
 	}
 	log := slog.Default()
+	wake := make(chan struct{}, 1)
+	if n, ok := feed.(mcpgate.ChangeNotifier); ok {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() { defer close(done); listenChanges(ctx, n, interval, wake) }()
+	}
 	backoff := interval
 	fail := func(what string, err error) {
 		log.LogAttrs(ctx, slog.LevelWarn, "change feed: "+what+" failed; retrying",
@@ -74,10 +85,52 @@ func WatchChanges(ctx context.Context, feed mcpgate.ChangeFeed, interval time.Du
 				last = c.Seq
 			}
 		}
-		if !sleep(ctx, wait) {
+		if !waitOrWake(ctx, wait, wake) {
 			return ctx.Err()
 		}
 	}
+}
+
+// listenChanges keeps n listening until ctx ends, leaving a wake-up on wake
+// for every notification, and listening again after a growing delay when
+// the connection fails.
+func listenChanges(ctx context.Context, n mcpgate.ChangeNotifier, interval time.Duration, wake chan struct{}) {
+	backoff := interval
+	for {
+		started := time.Now()
+		err := n.ListenChanges(ctx, func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > maxWatchBackoff {
+			backoff = interval // it listened for a while: a fresh failure
+		}
+		slog.Default().LogAttrs(ctx, slog.LevelWarn, "change feed: listening failed; polling until it listens again",
+			slog.Any("error", err), slog.Duration("retry_in", backoff))
+		if !sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, maxWatchBackoff)
+	}
+}
+
+// waitOrWake waits for d, or a wake-up on wake, or until ctx is done,
+// reporting whether ctx is still live.
+func waitOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-wake:
+	}
+	return true
 }
 
 // sleep waits for d or until ctx is done, reporting whether d elapsed.

@@ -39,7 +39,10 @@ func publishChange(ctx context.Context, tx pgx.Tx, kind, id string) (mcpgate.Cha
 		return mcpgate.Change{}, err
 	}
 	c := mcpgate.Change{Kind: kind, ID: id}
-	err := tx.QueryRow(ctx, "INSERT INTO changes (kind, record_id, at) VALUES ($1, $2, statement_timestamp()) RETURNING seq, at",
+	// pg_notify in the same transaction: listeners (see ListenChanges) are
+	// woken when, and only if, the change commits.
+	err := tx.QueryRow(ctx, `WITH c AS (INSERT INTO changes (kind, record_id, at) VALUES ($1, $2, statement_timestamp()) RETURNING seq, at)
+		SELECT c.seq, c.at FROM c, pg_notify('`+changesChannel+`', current_schema())`,
 		kind, id).Scan(&c.Seq, &c.At)
 	c.At = c.At.UTC()
 	return c, err
