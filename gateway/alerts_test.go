@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/alert"
+	"github.com/mcpgate/mcpgate/login"
 )
 
 func TestOAuthAlert(t *testing.T) {
@@ -35,5 +36,17 @@ func TestOAuthAlert(t *testing.T) {
 				t.Errorf("oauthAlert(%q, %v)\n got %+v\nwant %+v", tt.kind, tt.attrs, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoginAlert(t *testing.T) {
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	got := loginAlert(now, login.AlertSigninLockout, []any{"subject", "alice", "addr", "203.0.113.7"})
+	want := alert.Alert{Kind: alert.KindSigninLockout, Principal: "alice", Time: now, Detail: map[string]any{"subject": "alice", "addr": "203.0.113.7"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("loginAlert = %+v, want %+v", got, want)
+	}
+	if got := loginAlert(now, login.AlertSigninLockout, []any{"addr", "203.0.113.7"}); got.Principal != "203.0.113.7" {
+		t.Errorf("address lockout: principal %q", got.Principal)
 	}
 }

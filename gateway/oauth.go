@@ -134,6 +134,9 @@ func (g *Gateway) setupOAuth(mux *http.ServeMux, srv *oauth.Server) error {
 		Issuer: srv.Issuer(),
 		Now:    g.opts.Now,
 		Logger: g.logger,
+		Alerts: func(_ context.Context, kind string, attrs ...any) {
+			g.opts.Alerts(loginAlert(g.opts.Now(), kind, attrs))
+		},
 	})
 	if err != nil {
 		return err

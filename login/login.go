@@ -93,7 +93,16 @@ type Options struct {
 	SessionTTL time.Duration
 	// MaxSessions bounds the sessions kept in memory; 100 000 by default.
 	MaxSessions int
+	// Alerts receives security alerts, as the authorization server's
+	// Options.Alerts does: "login.signin_lockout" when a username
+	// ("subject") or a client address ("addr") fails sign-in often enough
+	// to be locked out, once per lock. Nil raises none.
+	Alerts func(ctx context.Context, kind string, attrs ...any)
 }
+
+// AlertSigninLockout is the kind of alert raised when sign-in locks out a
+// username or a client address.
+const AlertSigninLockout = "login.signin_lockout"
 
 // DefaultScopeDescriptions are the plain words shown for mcpgate's built-in
 // scopes.
@@ -127,6 +136,7 @@ type Pages struct {
 
 	now       func() time.Time
 	log       *slog.Logger
+	alerts    func(ctx context.Context, kind string, attrs ...any)
 	secure    bool
 	scopeText map[string]string
 	ttl       time.Duration
@@ -164,6 +174,9 @@ func New(backend Backend, users mcpgate.UserStore, grants mcpgate.GrantStore, ke
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = 100_000
 	}
+	if o.Alerts == nil {
+		o.Alerts = func(context.Context, string, ...any) {}
+	}
 	secure := true
 	if o.Issuer != "" {
 		u, err := url.Parse(o.Issuer)
@@ -191,7 +204,7 @@ func New(backend Backend, users mcpgate.UserStore, grants mcpgate.GrantStore, ke
 	}
 	p := &Pages{
 		backend: backend, users: users, grants: grants, keys: keys,
-		now: o.Now, log: o.Logger, secure: secure, scopeText: text, ttl: o.SessionTTL,
+		now: o.Now, log: o.Logger, alerts: o.Alerts, secure: secure, scopeText: text, ttl: o.SessionTTL,
 		sessions:  newSessionStore(o.MaxSessions),
 		userLimit: newThrottle(throttleFree, throttleBase, throttleMax, throttleForget, throttleLimit),
 		addrLimit: newThrottle(throttleFreeAddr, throttleBase, throttleMax, throttleForget, throttleLimit),

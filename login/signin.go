@@ -116,8 +116,12 @@ func (p *Pages) postLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			p.userLimit.fail(usernameKey(name), now)
-			p.addrLimit.fail(addr, now)
+			if p.userLimit.fail(usernameKey(name), now) {
+				p.alerts(r.Context(), AlertSigninLockout, "subject", strings.ToLower(name), "addr", addr)
+			}
+			if p.addrLimit.fail(addr, now) {
+				p.alerts(r.Context(), AlertSigninLockout, "addr", addr)
+			}
 			p.log.Warn("login: sign-in failed", "method", MethodPassword, "addr", addr)
 			page.Error = msgBadPassword
 			p.showLogin(w, r, http.StatusUnauthorized, page)
@@ -153,7 +157,9 @@ func (p *Pages) postLogin(w http.ResponseWriter, r *http.Request) {
 		// Only an API key may sign in here: an access token pasted into
 		// the form must not be turned into a session that mints more.
 		if err != nil || pr == nil || pr.Method != mcpgate.MethodAPIKey || pr.Subject == "" {
-			p.addrLimit.fail(addr, now)
+			if p.addrLimit.fail(addr, now) {
+				p.alerts(r.Context(), AlertSigninLockout, "addr", addr)
+			}
 			p.log.Warn("login: sign-in failed", "method", mcpgate.MethodAPIKey, "addr", addr)
 			page.Error = msgBadKey
 			p.showLogin(w, r, http.StatusUnauthorized, page)

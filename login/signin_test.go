@@ -1,11 +1,14 @@
 package login
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -317,4 +320,27 @@ func TestLoginFormTooLarge(t *testing.T) {
 	res := a.post("/login", url.Values{"csrf": {csrf(t, page)}, "method": {"password"}, "username": {"alice"},
 		"password": {strings.Repeat("x", maxFormBytes)}})
 	wantStatus(t, res, http.StatusBadRequest)
+}
+
+// A lockout raises a security alert, once per lock, as a refresh token
+// used twice does.
+func TestLoginLockoutRaisesAlert(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	e := newEnv(t, func(o *Options) {
+		o.Alerts = func(_ context.Context, kind string, attrs ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, fmt.Sprintln(append([]any{kind}, attrs...)...))
+		}
+	})
+	a := e.agent()
+	for i := range throttleFree + 1 {
+		a.login("", "Alice", "wrong "+strconv.Itoa(i))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || !strings.HasPrefix(got[0], AlertSigninLockout) || !strings.Contains(got[0], "subject alice") {
+		t.Errorf("alerts %q, want one signin lockout of alice", got)
+	}
 }

@@ -56,8 +56,10 @@ func (t *throttle) wait(key string, now time.Time) time.Duration {
 	return 0
 }
 
-// fail records a failed attempt for key at now.
-func (t *throttle) fail(key string, now time.Time) {
+// fail records a failed attempt for key at now. It reports whether this
+// failure locked key out, as opposed to a lock that was already on or a
+// free failure.
+func (t *throttle) fail(key string, now time.Time) (locked bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a := t.entries[key]
@@ -79,7 +81,9 @@ func (t *throttle) fail(key string, now time.Time) {
 			d = min(t.base<<over, t.max)
 		}
 		a.until = now.Add(d)
+		return over == 0
 	}
+	return false
 }
 
 // reset forgets key's failures, after a successful sign-in.
