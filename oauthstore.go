@@ -113,6 +113,12 @@ type SigningKeyStore interface {
 	// appends nothing to the change feed: the caller publishes a
 	// ChangeSigningKey entry once the key is stored.
 	AddSigningKey(ctx context.Context, k *SigningKey) error
+	// UpdateSigningKey replaces the stored PrivateKey of the key id with
+	// to, if it still is from: re-encrypting a key under a new key
+	// encryption key changes its form, never the key. ErrNotFound if no
+	// key id holds from (it was never there, or another process replaced
+	// it first). It appends nothing to the change feed.
+	UpdateSigningKey(ctx context.Context, id string, from, to []byte) error
 }
 
 // OAuthStore is everything the embedded authorization server keeps

@@ -31,6 +31,9 @@ type OAuthOptions struct {
 	AllowLoopbackCIMD bool
 	// KeyEncryptionKey, 32 bytes, encrypts token signing keys at rest.
 	KeyEncryptionKey []byte
+	// PreviousKeyEncryptionKey is the key KeyEncryptionKey replaces,
+	// during its rotation: keys encrypted with it are still read.
+	PreviousKeyEncryptionKey []byte
 	// AccessTokenTTL defaults to 10 minutes.
 	AccessTokenTTL time.Duration
 	// MaxTokenLifetime refuses access tokens living longer (exp - iat);
@@ -61,20 +64,21 @@ func NewAuthServer(store mcpgate.Store, publicURL string, o *OAuthOptions, opts 
 	base := opts.withDefaults()
 	logger := base.Logger
 	return oauth.New(os, &oauth.Options{
-		Resource:            resourceOf(public),
-		Issuer:              o.Issuer,
-		ScopesSupported:     base.ScopesSupported,
-		AccessTokenTTL:      o.AccessTokenTTL,
-		MaxTokenLifetime:    o.MaxTokenLifetime,
-		RegistrationToken:   o.RegistrationToken,
-		DisableRegistration: o.DisableRegistration,
-		DisableCIMD:         o.DisableCIMD,
-		AllowLoopbackCIMD:   o.AllowLoopbackCIMD,
-		KeyEncryptionKey:    o.KeyEncryptionKey,
-		Keys:                store,
-		Limiter:             base.Limiter,
-		Now:                 base.Now,
-		Logger:              logger,
+		Resource:                 resourceOf(public),
+		Issuer:                   o.Issuer,
+		ScopesSupported:          base.ScopesSupported,
+		AccessTokenTTL:           o.AccessTokenTTL,
+		MaxTokenLifetime:         o.MaxTokenLifetime,
+		RegistrationToken:        o.RegistrationToken,
+		DisableRegistration:      o.DisableRegistration,
+		DisableCIMD:              o.DisableCIMD,
+		AllowLoopbackCIMD:        o.AllowLoopbackCIMD,
+		KeyEncryptionKey:         o.KeyEncryptionKey,
+		PreviousKeyEncryptionKey: o.PreviousKeyEncryptionKey,
+		Keys:                     store,
+		Limiter:                  base.Limiter,
+		Now:                      base.Now,
+		Logger:                   logger,
 		Alerts: func(_ context.Context, kind string, attrs ...any) {
 			base.Alerts(oauthAlert(base.Now(), kind, attrs))
 		},

@@ -20,11 +20,17 @@ import (
 // encPrefix marks a private key encrypted with Options.KeyEncryptionKey.
 const encPrefix = "mcpgate-aesgcm:"
 
+// ErrKeyDecryption means a signing key in the store is encrypted and
+// neither Options.KeyEncryptionKey nor Options.PreviousKeyEncryptionKey
+// opens it: the server was given another key than the one it was
+// encrypted with, or none.
+var ErrKeyDecryption = errors.New("oauth: signing key cannot be decrypted")
+
 func (s *Server) sealKey(der []byte) ([]byte, error) {
 	if len(s.opts.KeyEncryptionKey) == 0 {
 		return der, nil
 	}
-	gcm, err := s.gcm()
+	gcm, err := newGCM(s.opts.KeyEncryptionKey)
 	if err != nil {
 		return nil, err
 	}
@@ -34,34 +40,112 @@ func (s *Server) sealKey(der []byte) ([]byte, error) {
 	return gcm.Seal(out, nonce, der, []byte(encPrefix)), nil
 }
 
-func (s *Server) openKey(stored []byte) ([]byte, error) {
-	if len(stored) < len(encPrefix) || string(stored[:len(encPrefix)]) != encPrefix {
-		return stored, nil
-	}
-	if len(s.opts.KeyEncryptionKey) == 0 {
-		return nil, errors.New("oauth: signing key is encrypted and no KeyEncryptionKey is set")
-	}
-	gcm, err := s.gcm()
-	if err != nil {
-		return nil, err
-	}
-	rest := stored[len(encPrefix):]
-	if len(rest) < gcm.NonceSize() {
-		return nil, errors.New("oauth: encrypted signing key is truncated")
-	}
-	der, err := gcm.Open(nil, rest[:gcm.NonceSize()], rest[gcm.NonceSize():], []byte(encPrefix))
-	if err != nil {
-		return nil, errors.New("oauth: cannot decrypt signing key (wrong KeyEncryptionKey?)")
-	}
-	return der, nil
+// sealed reports whether a stored private key is encrypted.
+func sealed(stored []byte) bool {
+	return len(stored) >= len(encPrefix) && string(stored[:len(encPrefix)]) == encPrefix
 }
 
-func (s *Server) gcm() (cipher.AEAD, error) {
-	b, err := aes.NewCipher(s.opts.KeyEncryptionKey)
+// openKey returns the PKCS #8 DER of a stored private key, and whether it
+// was sealed with the current KeyEncryptionKey (false for a key stored
+// unencrypted or sealed with the previous one).
+func (s *Server) openKey(stored []byte) (der []byte, current bool, err error) {
+	if !sealed(stored) {
+		return stored, false, nil
+	}
+	if len(s.opts.KeyEncryptionKey) == 0 {
+		return nil, false, fmt.Errorf("%w: it is encrypted and no KeyEncryptionKey is set", ErrKeyDecryption)
+	}
+	rest := stored[len(encPrefix):]
+	for i, kek := range [][]byte{s.opts.KeyEncryptionKey, s.opts.PreviousKeyEncryptionKey} {
+		if len(kek) == 0 {
+			continue
+		}
+		gcm, err := newGCM(kek)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(rest) < gcm.NonceSize() {
+			return nil, false, fmt.Errorf("%w: it is truncated", ErrKeyDecryption)
+		}
+		if der, err := gcm.Open(nil, rest[:gcm.NonceSize()], rest[gcm.NonceSize():], []byte(encPrefix)); err == nil {
+			return der, i == 0, nil
+		}
+	}
+	return nil, false, fmt.Errorf("%w: it was encrypted with another KeyEncryptionKey", ErrKeyDecryption)
+}
+
+func newGCM(kek []byte) (cipher.AEAD, error) {
+	b, err := aes.NewCipher(kek)
 	if err != nil {
 		return nil, err
 	}
 	return cipher.NewGCM(b)
+}
+
+// EncryptSigningKeys stores every signing key encrypted with
+// Options.KeyEncryptionKey: keys stored unencrypted (before a key
+// encryption key was configured) and keys encrypted with
+// Options.PreviousKeyEncryptionKey (during its rotation) are encrypted
+// again in place; the keys themselves, and so their kids and the tokens
+// they signed, do not change. It returns how many keys it rewrote. It
+// fails with ErrKeyDecryption, rewriting nothing, if a key opens with
+// neither, and refuses to run without a KeyEncryptionKey.
+func (s *Server) EncryptSigningKeys(ctx context.Context) (int, error) {
+	if len(s.opts.KeyEncryptionKey) == 0 {
+		return 0, errors.New("oauth: EncryptSigningKeys needs a KeyEncryptionKey")
+	}
+	keys, err := s.signingKeys.SigningKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("oauth: load signing keys: %w", err)
+	}
+	type rewrite struct {
+		id       string
+		from, to []byte
+	}
+	var todo []rewrite
+	for _, k := range keys {
+		der, current, err := s.openKey(k.PrivateKey)
+		if err != nil {
+			return 0, fmt.Errorf("signing key %s: %w", k.ID, err)
+		}
+		if current {
+			continue
+		}
+		to, err := s.sealKey(der)
+		if err != nil {
+			return 0, err
+		}
+		todo = append(todo, rewrite{k.ID, k.PrivateKey, to})
+	}
+	for i, r := range todo {
+		if err := s.signingKeys.UpdateSigningKey(ctx, r.id, r.from, r.to); err != nil {
+			return i, fmt.Errorf("oauth: store signing key %s: %w", r.id, err)
+		}
+	}
+	return len(todo), nil
+}
+
+// warnUnencryptedKeys logs, once at start, signing keys that a server
+// configured with a key encryption key finds unencrypted or encrypted with
+// the previous one: they still work, but a copy of the store still gives
+// them away.
+func (s *Server) warnUnencryptedKeys(ctx context.Context) {
+	if len(s.opts.KeyEncryptionKey) == 0 {
+		return
+	}
+	keys, err := s.signingKeys.SigningKeys(ctx)
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, k := range keys {
+		if _, current, err := s.openKey(k.PrivateKey); err == nil && !current {
+			n++
+		}
+	}
+	if n > 0 {
+		s.opts.Logger.WarnContext(ctx, "oauth: signing keys are stored unencrypted or under the previous key encryption key; encrypt them with the current one (mcpgate oauth encrypt-keys)", "keys", n)
+	}
 }
 
 // loadKeys reads the signing keys from the store, creating the first one if
@@ -84,9 +168,9 @@ func (s *Server) loadKeys(ctx context.Context, create bool) error {
 		if !k.RetiredAt.IsZero() && now.Sub(k.RetiredAt) > s.opts.AccessTokenTTL+s.opts.Leeway {
 			continue // every token it signed has expired
 		}
-		der, err := s.openKey(k.PrivateKey)
+		der, _, err := s.openKey(k.PrivateKey)
 		if err != nil {
-			return err
+			return fmt.Errorf("signing key %s: %w", k.ID, err)
 		}
 		jk, err := jose.ParseKey(k.ID, k.Algorithm, der)
 		if err != nil {

@@ -113,8 +113,13 @@ type Options struct {
 	Keys mcpgate.KeyStore
 
 	// KeyEncryptionKey, if 32 bytes, encrypts signing keys at rest with
-	// AES-256-GCM.
+	// AES-256-GCM. Keys stored unencrypted are still read; see
+	// Server.EncryptSigningKeys.
 	KeyEncryptionKey []byte
+	// PreviousKeyEncryptionKey, during a rotation of KeyEncryptionKey, is
+	// the key it replaces: signing keys encrypted with it are still read,
+	// until Server.EncryptSigningKeys encrypts them with the new one.
+	PreviousKeyEncryptionKey []byte
 
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
@@ -195,6 +200,9 @@ func (o *Options) withDefaults() (Options, error) {
 	if len(d.KeyEncryptionKey) != 0 && len(d.KeyEncryptionKey) != 32 {
 		return d, errors.New("oauth: KeyEncryptionKey must be 32 bytes")
 	}
+	if len(d.PreviousKeyEncryptionKey) != 0 && (len(d.PreviousKeyEncryptionKey) != 32 || len(d.KeyEncryptionKey) == 0) {
+		return d, errors.New("oauth: PreviousKeyEncryptionKey must be 32 bytes, and needs a KeyEncryptionKey")
+	}
 	return d, nil
 }
 
@@ -274,6 +282,7 @@ func New(store Storage, opts *Options) (*Server, error) {
 	if err := s.loadKeys(ctx, true); err != nil {
 		return nil, err
 	}
+	s.warnUnencryptedKeys(ctx)
 	if err := s.loadRevocations(ctx); err != nil {
 		return nil, err
 	}

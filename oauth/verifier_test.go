@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -347,5 +348,79 @@ func TestRotationByAnotherProcess(t *testing.T) {
 	header, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
 	if !strings.Contains(string(header), kid) {
 		t.Errorf("token header %s, want kid %s", header, kid)
+	}
+}
+
+// TestEncryptSigningKeys: keys stored before a key encryption key was
+// configured keep working and are encrypted in place; a rotation of the
+// key encryption key reads both during the overlap and re-encrypts with
+// the new one; tokens signed before either still verify.
+func TestEncryptSigningKeys(t *testing.T) {
+	kek1, kek2 := make([]byte, 32), make([]byte, 32)
+	kek1[0], kek2[0] = 1, 2
+	e := newEnv(t, nil) // a store from before encryption: the key is plain PKCS #8
+	c := e.addPublicClient("http://127.0.0.1/cb")
+	tok := e.exchange(c, e.code(authorizeParams(c)), nil).AccessToken
+	stored := func() []byte {
+		t.Helper()
+		keys, err := e.store.SigningKeys(t.Context())
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("SigningKeys = %d keys, %v", len(keys), err)
+		}
+		return keys[0].PrivateKey
+	}
+	plain := stored()
+	if _, err := x509.ParsePKCS8PrivateKey(plain); err != nil {
+		t.Fatalf("the key before encryption is not plain PKCS #8: %v", err)
+	}
+	open := func(kek, prev []byte) (*Server, error) {
+		return New(e.store, &Options{Resource: e.srv.Resource(), Now: e.clock.Now, Logger: discardLogger(),
+			KeyEncryptionKey: kek, PreviousKeyEncryptionKey: prev})
+	}
+	mustOpen := func(kek, prev []byte) *Server {
+		t.Helper()
+		s, err := open(kek, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	mustEncrypt := func(s *Server, want int) {
+		t.Helper()
+		if n, err := s.EncryptSigningKeys(t.Context()); err != nil || n != want {
+			t.Fatalf("EncryptSigningKeys = %d, %v; want %d", n, err, want)
+		}
+	}
+	verifies := func(s *Server) {
+		t.Helper()
+		if _, err := s.Verifier().Verify(t.Context(), tok); err != nil {
+			t.Errorf("a token signed before: %v", err)
+		}
+	}
+
+	s1 := mustOpen(kek1, nil) // an unencrypted key is still read
+	mustEncrypt(s1, 1)
+	if b := stored(); !strings.HasPrefix(string(b), encPrefix) || bytes.Contains(b, plain) {
+		t.Fatalf("the key after EncryptSigningKeys is not encrypted")
+	}
+	mustEncrypt(s1, 0)
+	verifies(mustOpen(kek1, nil))
+	if _, err := open(nil, nil); !errors.Is(err, ErrKeyDecryption) {
+		t.Errorf("New without a key encryption key: %v, want ErrKeyDecryption", err)
+	}
+
+	// Rotation: kek2 replaces kek1.
+	if _, err := open(kek2, nil); !errors.Is(err, ErrKeyDecryption) {
+		t.Errorf("New with only the new key before re-encryption: %v, want ErrKeyDecryption", err)
+	}
+	s2 := mustOpen(kek2, kek1)
+	verifies(s2)
+	mustEncrypt(s2, 1)
+	verifies(mustOpen(kek2, nil))
+	if _, err := open(kek1, nil); !errors.Is(err, ErrKeyDecryption) {
+		t.Errorf("New with the replaced key after re-encryption: %v, want ErrKeyDecryption", err)
+	}
+	if _, err := open(nil, kek1); err == nil {
+		t.Error("New with a previous key and no current one succeeded")
 	}
 }

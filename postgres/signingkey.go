@@ -53,3 +53,12 @@ func (db *DB) AddSigningKey(ctx context.Context, k *mcpgate.SigningKey) error {
 	}
 	return nil
 }
+
+// UpdateSigningKey replaces the private key of id if it is still from.
+func (db *DB) UpdateSigningKey(ctx context.Context, id string, from, to []byte) error {
+	err := affected(db.pool.Exec(ctx, "UPDATE oauth_signing_keys SET private_key = $1 WHERE id = $2 AND private_key = $3", to, id, from))
+	if err != nil {
+		return fmt.Errorf("postgres: update signing key %s: %w", id, err)
+	}
+	return nil
+}

@@ -55,3 +55,21 @@ func (db *DB) AddSigningKey(ctx context.Context, k *mcpgate.SigningKey) error {
 	}
 	return nil
 }
+
+// UpdateSigningKey replaces the private key of id if it is still from.
+func (db *DB) UpdateSigningKey(ctx context.Context, id string, from, to []byte) error {
+	var res sql.Result
+	err := db.write(ctx, func() (err error) {
+		res, err = db.db.ExecContext(ctx, "UPDATE oauth_signing_keys SET private_key = ? WHERE id = ? AND private_key = ?", to, id, from)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: update signing key: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: update signing key: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: update signing key %s: %w", id, mcpgate.ErrNotFound)
+	}
+	return nil
+}

@@ -356,4 +356,18 @@ func testSigningKeys(t *testing.T, s mcpgate.OAuthStore) {
 	if err := s.AddSigningKey(ctx, &mcpgate.SigningKey{ID: "k1", Algorithm: "RS256", PrivateKey: []byte{9}, CreatedAt: base}); !errors.Is(err, mcpgate.ErrConflict) {
 		t.Errorf("AddSigningKey of an existing id = %v, want ErrConflict", err)
 	}
+	if err := s.UpdateSigningKey(ctx, "k1", []byte{1, 2, 3}, []byte{7, 7}); err != nil {
+		t.Fatalf("UpdateSigningKey: %v", err)
+	}
+	if err := s.UpdateSigningKey(ctx, "k1", []byte{1, 2, 3}, []byte{8}); !errors.Is(err, mcpgate.ErrNotFound) {
+		t.Errorf("UpdateSigningKey from a value already replaced = %v, want ErrNotFound", err)
+	}
+	if err := s.UpdateSigningKey(ctx, "nope", []byte{4, 5}, []byte{8}); !errors.Is(err, mcpgate.ErrNotFound) {
+		t.Errorf("UpdateSigningKey of an unknown id = %v, want ErrNotFound", err)
+	}
+	keys, err = s.SigningKeys(ctx)
+	if err != nil || len(keys) != 2 || !bytes.Equal(keys[1].PrivateKey, []byte{7, 7}) || !keys[1].RetiredAt.Equal(k2.CreatedAt.Truncate(Precision)) ||
+		!bytes.Equal(keys[0].PrivateKey, k2.PrivateKey) {
+		t.Errorf("after UpdateSigningKey: %+v, %v", keys, err)
+	}
 }

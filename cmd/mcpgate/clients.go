@@ -19,7 +19,8 @@ type ClientsCmd struct {
 	Revoke ClientsRevokeCmd `cmd:"" help:"Revoke a client and every grant and token issued to it."`
 }
 
-// authServer opens the store and the authorization server on it.
+// authServer opens the store and the authorization server on it, with the
+// key that encrypts its signing keys.
 func (g *Globals) authServer(e *env) (*oauth.Server, mcpgate.Store, error) {
 	store, err := g.openStore(e)
 	if err != nil {
@@ -30,10 +31,16 @@ func (g *Globals) authServer(e *env) (*oauth.Server, mcpgate.Store, error) {
 		store.Close()
 		return nil, nil, errors.New("this store does not support OAuth")
 	}
-	srv, err := oauth.New(os, &oauth.Options{Resource: g.PublicURL, ScopesSupported: demo.Scopes()})
+	kek, previous, err := g.encryptionKeys()
 	if err != nil {
 		store.Close()
 		return nil, nil, err
+	}
+	srv, err := oauth.New(os, &oauth.Options{Resource: g.PublicURL, ScopesSupported: demo.Scopes(),
+		KeyEncryptionKey: kek, PreviousKeyEncryptionKey: previous})
+	if err != nil {
+		store.Close()
+		return nil, nil, g.keyDecryptionError(err)
 	}
 	return srv, store, nil
 }

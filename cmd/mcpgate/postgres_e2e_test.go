@@ -51,7 +51,7 @@ func TestPostgresStore(t *testing.T) {
 		t.Errorf("keys list on an unmigrated schema: exit %d: %s", res.code, res.stderr)
 	}
 	key, id := createKey(t, data, withStore("--name", "pg")...)
-	srv := startServer(t, data, "--store", storeURL)
+	srv := startServer(t, data, "--store", storeURL, "--encryption-key", newKeyFile(t))
 	if resp, body := rpc(t, srv.url, key, initBody); resp.StatusCode != http.StatusOK {
 		t.Fatalf("initialize with a Postgres-stored key: %d %s", resp.StatusCode, body)
 	}

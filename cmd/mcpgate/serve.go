@@ -84,6 +84,9 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer releaseLimiter()
+	if err := g.requireEncryptionKey(); err != nil {
+		return err
+	}
 	if _, err := net.ResolveTCPAddr("tcp", g.Listen); err != nil {
 		return usagef("--listen %q: %v", g.Listen, err)
 	}
@@ -99,6 +102,10 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer store.Close()
+	kek, previousKEK, err := g.encryptionKeys()
+	if err != nil {
+		return err
+	}
 	if g.publicDefaulted {
 		g.PublicURL = "http://" + ln.Addr().String() + "/mcp"
 	}
@@ -125,9 +132,12 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 			AllowLoopbackCIMD:   c.AllowLoopbackCIMD,
 			AccessTokenTTL:      c.AccessTokenTTL,
 			MaxTokenLifetime:    c.MaxTokenLifetime,
+
+			KeyEncryptionKey:         kek,
+			PreviousKeyEncryptionKey: previousKEK,
 		}, opts)
 		if err != nil {
-			return err
+			return g.keyDecryptionError(err)
 		}
 		sign = opts.AuthServer.SignIdentity
 	}
