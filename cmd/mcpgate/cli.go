@@ -43,6 +43,9 @@ type Globals struct {
 	LogFormat string `help:"Log format: text or json (default text)." env:"MCPGATE_LOG_FORMAT" placeholder:"FORMAT"`
 	Init      bool   `help:"Create the store if there is none (serve and migrate always do; other commands refuse, so a typo in --data cannot start a second, empty store)." env:"MCPGATE_INIT"`
 
+	EncryptionKey         string `help:"Key that encrypts secrets kept in the store (OAuth signing keys): env:NAME or file:PATH holding 32 random bytes in base64. Default with SQLite: encryption.key in --data, created once; required with Postgres." env:"MCPGATE_ENCRYPTION_KEY" placeholder:"REF"`
+	EncryptionKeyPrevious string `help:"While --encryption-key is being rotated, the key it replaces: what it encrypted is still read until mcpgate oauth encrypt-keys re-encrypts it." env:"MCPGATE_ENCRYPTION_KEY_PREVIOUS" placeholder:"REF"`
+
 	file *Config // the parsed --config file, if any
 	// dataFrom says where Data came from when neither flag nor
 	// environment set it, for the message when no store is there.
