@@ -344,6 +344,27 @@ type ChangeNotifier interface {
 	ListenChanges(ctx context.Context, wake func()) error
 }
 
+// Pruner removes what a store no longer needs to keep.
+type Pruner interface {
+	// Prune deletes audit events and change-feed entries recorded before
+	// before (nothing when before is zero), and authorization requests
+	// (with their codes) and refresh tokens that expired before expired
+	// (nothing when expired is zero). It reports how many rows went.
+	//
+	// Several replicas may call it at once: a store shared by processes
+	// lets one of them prune at a time and returns ErrPruneBusy to the
+	// others.
+	Prune(ctx context.Context, before, expired time.Time) (Pruned, error)
+}
+
+// ErrPruneBusy means another process is pruning the store.
+var ErrPruneBusy = errors.New("another process is pruning")
+
+// Pruned counts the rows one Prune call deleted.
+type Pruned struct {
+	Audit, Changes, AuthRequests, RefreshTokens int64
+}
+
 // Store is everything a gateway keeps durably.
 type Store interface {
 	KeyStore

@@ -90,6 +90,14 @@ type Options struct {
 	// ChangePoll is how often the store's change feed is read (revocations
 	// written by the CLI or another replica); 0 means 200ms.
 	ChangePoll time.Duration
+	// Retention is how long audit events and change-feed entries are kept
+	// in a store that implements mcpgate.Pruner; 0 keeps them all.
+	// Authorization requests and refresh tokens a day past expiry are
+	// pruned whatever it is.
+	Retention time.Duration
+	// PruneInterval is how often the store is pruned, starting at New;
+	// 0 means hourly.
+	PruneInterval time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Alerts receives security alerts: those of the authorization server
@@ -123,6 +131,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.ChangePoll <= 0 {
 		r.ChangePoll = 200 * time.Millisecond
+	}
+	if r.PruneInterval <= 0 {
+		r.PruneInterval = time.Hour
 	}
 	if r.Now == nil {
 		r.Now = time.Now
@@ -195,6 +206,11 @@ func New(store mcpgate.Store, publicURL string, opts *Options) (*Gateway, error)
 		defer g.wg.Done()
 		_ = authn.WatchChanges(ctx, store, o.ChangePoll, g.applyChange)
 	}()
+
+	if p, ok := store.(mcpgate.Pruner); ok {
+		g.wg.Add(1)
+		go func() { defer g.wg.Done(); g.prune(ctx, p, o.Retention, o.PruneInterval) }()
+	}
 
 	g.handler, err = g.routes(mux)
 	if err != nil {

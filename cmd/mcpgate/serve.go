@@ -49,6 +49,7 @@ type ServeCmd struct {
 	IDPTimeout                time.Duration `name:"idp-timeout" help:"Longest wait for an identity provider; a token that needs one that does not answer is refused." env:"MCPGATE_IDP_TIMEOUT" default:"5s"`
 
 	AlertFlags `embed:""` // security alerts by webhook (alerts.go)
+	AdminFlags `embed:""` // admin listener, metrics and retention (admin.go)
 }
 
 // Run serves until the context ends, then shuts down gracefully.
@@ -163,6 +164,11 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	if docs != "" {
 		opts.Docs = os.DirFS(docs)
 	}
+	stopAdmin, err := c.AdminFlags.start(opts)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	gw, err := gateway.New(store, g.PublicURL, opts)
 	if err != nil {
 		return err
