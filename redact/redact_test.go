@@ -16,7 +16,7 @@ import (
 )
 
 // A JWT as an authorization server issues it (header {"alg":"ES256","typ":"at+jwt"}).
-const testJWT = "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiJhbGljZSIsImF1ZCI6Imh0dHBzOi8vZ3cuZXhhbXBsZSJ9.MEUCIQDx4b9PqkW1rzN4xVvL0mHk3Y2a7sFqYpLrV3Cq8bq0tQIgS2vZ"
+const testJWT = "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiJhbGljZSIsImF1ZCI6Imh0dHBzOi8vZ3cuZXhhbXBsZSJ9.MEUCIQDx4b9PqkW1rzN4xVvL0mHk3Y2a7sFqYpLrV3Cq8bq0tQIgS2vZ" // gitleaks:allow (a test fixture)
 
 func mustKey(tb testing.TB) (key, id, secret string) {
 	tb.Helper()
