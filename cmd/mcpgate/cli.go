@@ -10,24 +10,25 @@ import (
 	"github.com/mcpgate/mcpgate/redact"
 )
 
-var version = "dev"
-
 // CLI is the whole command line. Global flags apply to every command, so the
 // CLI commands work on the same store as `mcpgate serve`.
 type CLI struct {
 	Globals
 
-	Serve   ServeCmd   `cmd:"" help:"Run the gateway."`
-	Migrate MigrateCmd `cmd:"" help:"Create the store, or upgrade it to this version of mcpgate."`
-	Keys    KeysCmd    `cmd:"" help:"Create, list, revoke and rotate API keys."`
-	Users   UsersCmd   `cmd:"" help:"Manage local login users of the authorization server."`
-	Clients ClientsCmd `cmd:"" help:"Manage OAuth clients."`
-	Tokens  TokensCmd  `cmd:"" help:"Revoke access tokens, mcpgate's own and identity providers', before they expire."`
-	OAuth   OAuthCmd   `cmd:"" name:"oauth" help:"Maintain the authorization server (signing keys)."`
-	Audit   AuditCmd   `cmd:"" help:"Show audit events."`
-	Scan    ScanCmd    `cmd:"" help:"Find leaked keys, client secrets, JWTs and private keys in files or git history."`
-	Doctor  DoctorCmd  `cmd:"" help:"Check the effective configuration against known pitfalls, each with its fix."`
-	Version VersionCmd `cmd:"" help:"Print the version."`
+	Serve      ServeCmd      `cmd:"" help:"Run the gateway."`
+	Migrate    MigrateCmd    `cmd:"" help:"Create the store, or upgrade it to this version of mcpgate."`
+	Keys       KeysCmd       `cmd:"" help:"Create, list, revoke and rotate API keys."`
+	Users      UsersCmd      `cmd:"" help:"Manage local login users of the authorization server."`
+	Clients    ClientsCmd    `cmd:"" help:"Manage OAuth clients."`
+	Tokens     TokensCmd     `cmd:"" help:"Revoke access tokens, mcpgate's own and identity providers', before they expire."`
+	OAuth      OAuthCmd      `cmd:"" name:"oauth" help:"Maintain the authorization server (signing keys)."`
+	Audit      AuditCmd      `cmd:"" help:"Show audit events."`
+	Scan       ScanCmd       `cmd:"" help:"Find leaked keys, client secrets, JWTs and private keys in files or git history."`
+	Doctor     DoctorCmd     `cmd:"" help:"Check the effective configuration against known pitfalls, each with its fix."`
+	Version    VersionCmd    `cmd:"" help:"Print the version."`
+	Completion CompletionCmd `cmd:"" help:"Print a shell completion script: source <(mcpgate completion bash)."`
+
+	VersionFlag kong.VersionFlag `name:"version" help:"Print the version and exit."`
 }
 
 // Globals are the settings shared by every command. Each has an environment
@@ -54,15 +55,6 @@ type Globals struct {
 	// publicDefaulted is set when PublicURL was derived from Listen, so a
 	// listener on port 0 can fix it once the port is known.
 	publicDefaulted bool
-}
-
-// VersionCmd prints the version.
-type VersionCmd struct{}
-
-// Run prints the version.
-func (VersionCmd) Run(e *env) error {
-	fmt.Fprintln(e.stdout, "mcpgate", version)
-	return nil
 }
 
 // AfterApply loads the config file and fills unset settings from it and
@@ -131,7 +123,8 @@ func (g *Globals) logger(w io.Writer) *slog.Logger {
 		h = slog.NewTextHandler(w, opts)
 	}
 	l := slog.New(redact.NewHandler(h))
-	// Packages that log through slog.Default get the same redaction.
-	slog.SetDefault(l)
+	// Packages that log through slog.Default get the same redaction, and
+	// their routine start-up lines only at debug.
+	slog.SetDefault(slog.New(quietLibraries{l.Handler()}))
 	return l
 }

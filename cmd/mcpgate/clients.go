@@ -52,7 +52,7 @@ type ClientsAddCmd struct {
 	Confidential  bool     `help:"Issue a client secret (for server-side apps)."`
 	Machine       bool     `help:"A machine client using the client_credentials grant (implies --confidential)."`
 	Introspection bool     `help:"A resource server that may introspect tokens issued to other clients (implies --confidential; without --redirect-uri or --machine it gets no grant)."`
-	Scope         []string `help:"Scopes the client may request (default: any)." placeholder:"SCOPE"`
+	Scope         []string `predictor:"scope" help:"Scopes the client may request (default: any)." placeholder:"SCOPE"`
 	Subject       string   `help:"Subject of a machine client's tokens (default: the client id)."`
 	Tenant        string   `help:"Tenant of a machine client."`
 }

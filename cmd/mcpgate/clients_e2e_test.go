@@ -46,4 +46,8 @@ func TestMachineClientCurl(t *testing.T) {
 	if resp, b := rpc(t, srv.url, body.AccessToken, initBody); resp.StatusCode != 200 {
 		t.Errorf("the token from the printed request is refused: %d %s", resp.StatusCode, b)
 	}
+	// The OAuth library lists its routes only at debug.
+	if strings.Contains(srv.logs.String(), "registered route") {
+		t.Errorf("serve at the default level logged the OAuth library's routes:\n%s", srv.logs.String())
+	}
 }

@@ -73,7 +73,7 @@ func parseConfig(b []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, configError(err, b)
 	}
 	ups := make([]proxy.Upstream, len(cfg.Upstreams))
 	for i, u := range cfg.Upstreams {

@@ -31,7 +31,7 @@ type KeysCreateCmd struct {
 	Name    string   `help:"Name of the key (who or what uses it)." required:""`
 	Subject string   `help:"Owner of the key: the principal its requests act as (default: the name)."`
 	Tenant  string   `help:"Tenant of the owner."`
-	Scope   []string `help:"Scope to grant; repeat for several (default: every scope of the built-in server)." placeholder:"SCOPE"`
+	Scope   []string `predictor:"scope" help:"Scope to grant; repeat for several (default: every scope of the built-in server)." placeholder:"SCOPE"`
 	Expires string   `help:"Lifetime, e.g. 90d, 12h, 2w; 'never' for none." default:"never"`
 	JSON    bool     `help:"Print {\"id\",\"key\",\"name\",\"subject\",\"scopes\",\"expires\"} for scripts instead of the text and client snippets."`
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/mcpgate/mcpgate/demo"
 	"github.com/mcpgate/mcpgate/redact"
 )
 
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			code = int(c)
 		}
 	}()
+	ver := versionString()
+	demo.Version = ver // the built-in server's serverInfo
 	var cli CLI
 	parser, err := kong.New(&cli,
 		kong.Name("mcpgate"),
@@ -69,11 +72,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kong.UsageOnError(),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitRequest(c)) }),
-		kong.Vars{"version": version},
+		kong.Vars{"version": "mcpgate " + ver},
+		kong.Help(helpOnce),
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcpgate: %v\n", err)
 		return exitError
+	}
+	if answerCompletion(parser) {
+		return exitOK
+	}
+	if len(args) == 0 {
+		// As gh and kubectl do: the bare command is a request for help.
+		args = []string{"--help"}
 	}
 	kctx, err := parser.Parse(args)
 	if err != nil {

@@ -30,7 +30,7 @@ type UsersCmd struct {
 type UsersAddCmd struct {
 	Name   string   `arg:"" help:"User name (also the subject of tokens issued to the user)."`
 	Tenant string   `help:"Tenant of the user."`
-	Scope  []string `help:"Scopes the user may grant to apps; repeat for several (default: any)." placeholder:"SCOPE"`
+	Scope  []string `predictor:"scope" help:"Scopes the user may grant to apps; repeat for several (default: any)." placeholder:"SCOPE"`
 }
 
 // Run reads the password and stores the user with an argon2id hash.
