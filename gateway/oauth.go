@@ -141,6 +141,7 @@ func (g *Gateway) setupOAuth(mux *http.ServeMux, srv *oauth.Server) error {
 		Alerts: func(_ context.Context, kind string, attrs ...any) {
 			g.opts.Alerts(loginAlert(g.opts.Now(), kind, attrs))
 		},
+		Limiter: g.opts.Limiter,
 	})
 	if err != nil {
 		return err

@@ -98,6 +98,11 @@ type Options struct {
 	// ("subject") or a client address ("addr") fails sign-in often enough
 	// to be locked out, once per lock. Nil raises none.
 	Alerts func(ctx context.Context, kind string, attrs ...any)
+	// Limiter is shared by every replica (Redis when configured): failed
+	// sign-ins are charged to it per username and per client address, on
+	// top of this process's own throttle, so a lockout holds across
+	// replicas. Nil keeps the throttle in this process only.
+	Limiter mcpgate.Limiter
 }
 
 // AlertSigninLockout is the kind of alert raised when sign-in locks out a
@@ -144,6 +149,7 @@ type Pages struct {
 	sessions  *sessionStore
 	userLimit *throttle
 	addrLimit *throttle
+	limiter   mcpgate.Limiter // shared by every replica; nil: none
 	// hashing bounds concurrent argon2 runs: each takes 19 MiB.
 	hashing   chan struct{}
 	dummyHash string
@@ -208,6 +214,7 @@ func New(backend Backend, users mcpgate.UserStore, grants mcpgate.GrantStore, ke
 		sessions:  newSessionStore(o.MaxSessions),
 		userLimit: newThrottle(throttleFree, throttleBase, throttleMax, throttleForget, throttleLimit),
 		addrLimit: newThrottle(throttleFreeAddr, throttleBase, throttleMax, throttleForget, throttleLimit),
+		limiter:   o.Limiter,
 		hashing:   make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 		dummyHash: dummy,
 		tmpl:      tmpl,

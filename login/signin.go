@@ -116,10 +116,10 @@ func (p *Pages) postLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			if p.userLimit.fail(usernameKey(name), now) {
+			if p.failed(r.Context(), p.userLimit, usernameKey(name), sharedUserLimit, now) {
 				p.alerts(r.Context(), AlertSigninLockout, "subject", strings.ToLower(name), "addr", addr)
 			}
-			if p.addrLimit.fail(addr, now) {
+			if p.failed(r.Context(), p.addrLimit, addr, sharedAddrLimit, now) {
 				p.alerts(r.Context(), AlertSigninLockout, "addr", addr)
 			}
 			p.log.Warn("login: sign-in failed", "method", MethodPassword, "addr", addr)
@@ -157,7 +157,7 @@ func (p *Pages) postLogin(w http.ResponseWriter, r *http.Request) {
 		// Only an API key may sign in here: an access token pasted into
 		// the form must not be turned into a session that mints more.
 		if err != nil || pr == nil || pr.Method != mcpgate.MethodAPIKey || pr.Subject == "" {
-			if p.addrLimit.fail(addr, now) {
+			if p.failed(r.Context(), p.addrLimit, addr, sharedAddrLimit, now) {
 				p.alerts(r.Context(), AlertSigninLockout, "addr", addr)
 			}
 			p.log.Warn("login: sign-in failed", "method", mcpgate.MethodAPIKey, "addr", addr)
@@ -216,6 +216,23 @@ func (p *Pages) checkPassword(ctx context.Context, name, pw string) (*mcpgate.Us
 		return nil, errors.New("user disabled")
 	}
 	return u, nil
+}
+
+// failed records a failed sign-in of key: in this process's throttle, and
+// on the limiter shared by every replica, whose verdict locks the key here
+// until it would admit another failure. It reports whether key is newly
+// locked. A shared limiter that cannot decide leaves the local throttle in
+// charge.
+func (p *Pages) failed(ctx context.Context, t *throttle, key string, shared mcpgate.Limit, now time.Time) bool {
+	locked := t.fail(key, now)
+	if p.limiter == nil {
+		return locked
+	}
+	d, err := p.limiter.Allow(ctx, "signin|"+key, shared, 1)
+	if err != nil || d.Allowed {
+		return locked
+	}
+	return t.lockUntil(key, now.Add(d.RetryAfter), now) || locked
 }
 
 func (p *Pages) throttled(w http.ResponseWriter, r *http.Request, page loginPage, wait time.Duration) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/inmem"
 )
 
 func TestLoginPassword(t *testing.T) {
@@ -343,4 +344,42 @@ func TestLoginLockoutRaisesAlert(t *testing.T) {
 	if len(got) != 1 || !strings.HasPrefix(got[0], AlertSigninLockout) || !strings.Contains(got[0], "subject alice") {
 		t.Errorf("alerts %q, want one signin lockout of alice", got)
 	}
+}
+
+// A lockout holds across replicas: failed sign-ins are also charged to the
+// limiter they share, so guesses spread over two replicas lock the name on
+// both long after either one's own throttle has let go.
+func TestLoginLockoutHoldsAcrossReplicas(t *testing.T) {
+	limiterClock := &fakeClock{t: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
+	shared := inmem.New(&inmem.Options{Now: limiterClock.Now})
+	a := newEnv(t, func(o *Options) { o.Limiter = shared })
+	b := newEnv(t, func(o *Options) { o.Limiter = shared })
+	clocks := []*fakeClock{a.clock, b.clock, limiterClock}
+	advance := func(d time.Duration) {
+		for _, c := range clocks {
+			c.Advance(d)
+		}
+	}
+	aa, ba := a.agent(), b.agent()
+	// Ten failures, five on each replica: each replica's own throttle
+	// locks alice for a second, and the shared budget is spent.
+	for i := range sharedUserLimit.Burst {
+		ag := aa
+		if i%2 == 1 {
+			ag = ba
+		}
+		wantStatus(t, ag.login("", "alice", "wrong "+strconv.Itoa(i)), http.StatusUnauthorized)
+	}
+	advance(2 * time.Second)
+	// The next failure, on either replica, is over the shared budget.
+	wantStatus(t, aa.login("", "alice", "wrong again"), http.StatusUnauthorized)
+	advance(10 * time.Second) // well past the 2 s this replica alone would lock for
+	res := aa.login("", "alice", alicePassword)
+	wantStatus(t, res, http.StatusTooManyRequests)
+	if ra, _ := strconv.Atoi(res.Header.Get("Retry-After")); ra < 60 {
+		t.Errorf("Retry-After %d s: the shared lockout did not hold", ra)
+	}
+	wantStatus(t, ba.login("", "alice", "wrong on b"), http.StatusUnauthorized)
+	advance(10 * time.Second)
+	wantStatus(t, ba.login("", "alice", alicePassword), http.StatusTooManyRequests)
 }

@@ -6,6 +6,17 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mcpgate/mcpgate"
+)
+
+// Failed sign-ins are also charged to the limiter every replica shares
+// (Options.Limiter): past these budgets a username or an address is locked
+// on whichever replica sees its next failure, so spreading guesses over
+// replicas buys a guesser only one more try per replica.
+var (
+	sharedUserLimit = mcpgate.Limit{Rate: 10, Per: 15 * time.Minute, Burst: 10}
+	sharedAddrLimit = mcpgate.Limit{Rate: 40, Per: 15 * time.Minute, Burst: 40}
 )
 
 // throttle counts failed sign-ins per key (a username or a client address)
@@ -84,6 +95,27 @@ func (t *throttle) fail(key string, now time.Time) (locked bool) {
 		return over == 0
 	}
 	return false
+}
+
+// lockUntil locks key until until, unless it is locked longer already. It
+// reports whether the key was not locked before.
+func (t *throttle) lockUntil(key string, until, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a := t.entries[key]
+	if a == nil {
+		if len(t.entries) >= t.limit {
+			t.evict(now)
+		}
+		a = &attempts{}
+		t.entries[key] = a
+	}
+	was := now.Before(a.until)
+	a.last = now
+	if until.After(a.until) {
+		a.until = until
+	}
+	return !was
 }
 
 // reset forgets key's failures, after a successful sign-in.
