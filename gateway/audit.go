@@ -247,3 +247,10 @@ func (a *auditWriter) write(events []*mcpgate.AuditEvent) {
 		a.logger.Error("audit events not stored", "count", len(events), "err", err)
 	}
 }
+
+// queued returns how many events are held in memory, not yet stored.
+func (a *auditWriter) queued() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pending
+}

@@ -98,6 +98,9 @@ type Options struct {
 	// PruneInterval is how often the store is pruned, starting at New;
 	// 0 means hourly.
 	PruneInterval time.Duration
+	// Observer, when set, is told what the gateway does, for metrics
+	// (admin.Metrics implements it); nil observes nothing.
+	Observer Observer
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Alerts receives security alerts: those of the authorization server
@@ -146,6 +149,33 @@ func (o *Options) withDefaults() Options {
 		r.Alerts = func(a alert.Alert) { alert.Log(logger, a) }
 	}
 	return r
+}
+
+// Observer is told what a gateway does. Its methods must be cheap and must
+// not block: Request runs on every MCP request.
+type Observer interface {
+	// Request is told the outcome of an MCP request.
+	Request(r *http.Request, o pipeline.Observation)
+	// Change is told of a change-feed entry once it is applied.
+	Change(c mcpgate.Change)
+	// AuditWritten is told of every batch of n audit events handed to
+	// the store, and whether it failed.
+	AuditWritten(n int, err error)
+	// AuditPending is given, once, the function that reads how many audit
+	// events are held in memory.
+	AuditPending(func() int)
+}
+
+// observedAudit tells an Observer of every audit batch written.
+type observedAudit struct {
+	mcpgate.AuditStore
+	obs Observer
+}
+
+func (a observedAudit) AppendAudit(ctx context.Context, events ...*mcpgate.AuditEvent) error {
+	err := a.AuditStore.AppendAudit(ctx, events...)
+	a.obs.AuditWritten(len(events), err)
+	return err
 }
 
 // Gateway is a running mcpgate: create it with New, serve Handler, stop it
@@ -199,7 +229,14 @@ func New(store mcpgate.Store, publicURL string, opts *Options) (*Gateway, error)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
-	g.audit = newAuditWriter(store, o.Logger)
+	var audits mcpgate.AuditStore = store
+	if o.Observer != nil {
+		audits = observedAudit{store, o.Observer}
+	}
+	g.audit = newAuditWriter(audits, o.Logger)
+	if o.Observer != nil {
+		o.Observer.AuditPending(g.audit.queued)
+	}
 	g.wg.Add(2)
 	go func() { defer g.wg.Done(); g.audit.run(ctx) }()
 	go func() {
@@ -265,6 +302,9 @@ func (g *Gateway) applyChange(c mcpgate.Change) {
 	}
 	if g.opts.OnChange != nil {
 		g.opts.OnChange(c)
+	}
+	if g.opts.Observer != nil {
+		g.opts.Observer.Change(c)
 	}
 }
 

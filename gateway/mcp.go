@@ -18,7 +18,12 @@ import (
 // scopes, sessions, audit.
 func (g *Gateway) mcpHandler(policy *authz.Policy, next http.Handler) http.Handler {
 	o := g.opts
+	var observe func(*http.Request, pipeline.Observation)
+	if o.Observer != nil {
+		observe = o.Observer.Request
+	}
 	return pipeline.New(g.authn, &pipeline.Options{
+		Observe:                 observe,
 		Policy:                  policy,
 		ResourceMetadataURL:     g.prmURL,
 		PublicURL:               g.public,

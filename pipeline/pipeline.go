@@ -88,6 +88,19 @@ type Options struct {
 	RequestID func(http.ResponseWriter, *http.Request) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Observe, when set, is told the outcome of every request once it is
+	// audited, for metrics. It must be cheap and must not block.
+	Observe func(*http.Request, Observation)
+}
+
+// Observation is the outcome of one request, as metrics count it.
+type Observation struct {
+	Decision    string        // an mcpgate.Decision* constant
+	Refused     bool          // a stage refused it; the handler never saw it
+	Status      int           // HTTP status returned
+	Calls       int           // JSON-RPC calls in the request
+	Latency     time.Duration // the whole request
+	AuthLatency time.Duration // the authentication stage
 }
 
 // A RateLimiter charges requests to limits.
@@ -157,13 +170,16 @@ func (p *Pipeline) Handler(next http.Handler) http.Handler {
 		x.rec.ResponseWriter = w
 		x.req.ID = p.opts.RequestID(w, r)
 
-		rf := p.admit(w, r, &x.req, sessions)
+		rf := p.admit(w, r, x, sessions)
 		if rf != nil {
 			refusal.Write(&x.rec, rf)
 		} else {
 			p.dispatch(x, r, next, sessions)
 		}
 		p.audit(x, r, rf)
+		if p.opts.Observe != nil {
+			p.observe(x, r, rf)
+		}
 	})
 }
 
@@ -172,18 +188,39 @@ type exchange struct {
 	start time.Time
 	req   Request
 	rec   recorder
+	auth  time.Duration // spent authenticating, measured only when observed
+}
+
+// observe tells Options.Observe the outcome of x.
+func (p *Pipeline) observe(x *exchange, r *http.Request, rf *refusal.Refusal) {
+	o := Observation{Refused: rf != nil, Status: x.rec.status(), Calls: len(x.req.Calls),
+		Latency: p.opts.Now().Sub(x.start), AuthLatency: x.auth}
+	if rf != nil {
+		o.Decision = rf.Kind.Decision()
+	} else {
+		o.Decision = decisionFor(o.Status)
+	}
+	p.opts.Observe(r, o)
 }
 
 // admit runs the stages before dispatch, in order, and returns the first
 // refusal.
-func (p *Pipeline) admit(w http.ResponseWriter, r *http.Request, req *Request, sessions *sessionTable) *refusal.Refusal {
+func (p *Pipeline) admit(w http.ResponseWriter, r *http.Request, x *exchange, sessions *sessionTable) *refusal.Refusal {
+	req := &x.req
 	if rf := p.checkMethodAndOrigin(r); rf != nil {
 		return rf
 	}
-	if rf := p.authenticate(r, req); rf != nil {
+	var authStart time.Time
+	if p.opts.Observe != nil {
+		authStart = time.Now()
+	}
+	rf := p.authenticate(r, req)
+	if p.opts.Observe != nil {
+		x.auth = time.Since(authStart)
+	}
+	if rf != nil {
 		return rf
 	}
-	var rf *refusal.Refusal
 	if req.Body, rf = readBody(w, r, p.opts.MaxBodyBytes); rf != nil {
 		return rf
 	}

@@ -164,7 +164,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	if docs != "" {
 		opts.Docs = os.DirFS(docs)
 	}
-	stopAdmin, err := c.AdminFlags.start(opts)
+	stopAdmin, err := c.AdminFlags.start(e, logger, store, opts)
 	if err != nil {
 		return err
 	}
