@@ -261,6 +261,19 @@ func Reason(err error) string {
 	return ""
 }
 
+// Refused returns an error that matches [ErrUnauthenticated] and names
+// reason (a Reason constant) for [Reason]; detail is logged, never sent.
+// Verifiers outside package authn build their refusals with it.
+func Refused(reason, detail string) error {
+	return &refusedError{reason: reason, detail: detail}
+}
+
+type refusedError struct{ reason, detail string }
+
+func (e *refusedError) Error() string        { return ErrUnauthenticated.Error() + ": " + e.detail }
+func (e *refusedError) Is(target error) bool { return target == ErrUnauthenticated }
+func (e *refusedError) Reason() string       { return e.reason }
+
 // AuditStore keeps audit events.
 type AuditStore interface {
 	AppendAudit(ctx context.Context, events ...*AuditEvent) error

@@ -155,17 +155,21 @@ type Claims struct {
 	Scopes map[string][]string
 }
 
-// refused is why a token was refused. It matches
-// mcpgate.ErrUnauthenticated and is logged, never sent to the client.
-type refused struct{ reason string }
-
-func (e *refused) Error() string { return mcpgate.ErrUnauthenticated.Error() + ": " + e.reason }
-func (e *refused) Is(target error) bool {
-	return target == mcpgate.ErrUnauthenticated
+// refuse is a refused token: it matches mcpgate.ErrUnauthenticated, names
+// reason for the audit log, and its detail is logged, never sent to the
+// client.
+func refuse(reason, format string, args ...any) error {
+	return mcpgate.Refused(reason, fmt.Sprintf(format, args...))
 }
 
-func refuse(format string, args ...any) error {
-	return &refused{reason: fmt.Sprintf(format, args...)}
+// refuseErr refuses for err, naming err's own reason (a jose verification
+// error names one) or else fallback.
+func refuseErr(fallback string, err error, format string, args ...any) error {
+	reason := mcpgate.Reason(err)
+	if reason == "" {
+		reason = fallback
+	}
+	return mcpgate.Refused(reason, fmt.Sprintf(format, args...))
 }
 
 // principal builds the principal of a verified token from its claims.

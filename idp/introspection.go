@@ -101,12 +101,12 @@ type introspectionResponse struct {
 // the token is not active, which the caller may remember for a while.
 func (in *introspector) verify(ctx context.Context, token string, now time.Time) (e *entry, inactive bool, err error) {
 	if err := in.health.allow(); err != nil {
-		return nil, false, refuse("introspection: %v", err)
+		return nil, false, refuse(mcpgate.ReasonUnavailable, "introspection: %v", err)
 	}
 	raw, err := in.ask(ctx, token)
 	if err != nil {
 		in.health.fail(err)
-		return nil, false, refuse("introspection: %v", err)
+		return nil, false, refuse(mcpgate.ReasonUnavailable, "introspection: %v", err)
 	}
 	in.health.ok()
 	var r introspectionResponse
@@ -117,12 +117,12 @@ func (in *introspector) verify(ctx context.Context, token string, now time.Time)
 		return nil, true, errInactive
 	}
 	if r.TokenType != "" && !strings.EqualFold(r.TokenType, "bearer") && !strings.EqualFold(r.TokenType, "access_token") {
-		return nil, false, refuse("introspection: token_type %q", r.TokenType)
+		return nil, false, refuse(mcpgate.ReasonWrongType, "introspection: token_type %q", r.TokenType)
 	}
 	issuer := in.cfg.Issuer
 	switch {
 	case issuer != "" && r.Issuer != "" && r.Issuer != issuer:
-		return nil, false, refuse("introspection: iss %q, not %q", r.Issuer, issuer)
+		return nil, false, refuse(mcpgate.ReasonWrongIssuer, "introspection: iss %q, not %q", r.Issuer, issuer)
 	case issuer == "" && r.Issuer != "":
 		issuer = r.Issuer
 	case issuer == "":
@@ -131,14 +131,14 @@ func (in *introspector) verify(ctx context.Context, token string, now time.Time)
 	leeway := in.opts.Leeway
 	exp := unix(r.Exp)
 	if !exp.IsZero() && !now.Before(exp.Add(leeway)) {
-		return nil, false, refuse("introspection: expired")
+		return nil, false, refuse(mcpgate.ReasonExpired, "introspection: expired")
 	}
 	if nbf := unix(r.Nbf); !nbf.IsZero() && now.Add(leeway).Before(nbf) {
-		return nil, false, refuse("introspection: not valid yet")
+		return nil, false, refuse(mcpgate.ReasonExpired, "introspection: not valid yet")
 	}
 	aud := strings.Fields(joined(raw["aud"]))
 	if !slices.Contains(aud, in.cfg.Audience) {
-		return nil, false, refuse("introspection: audience %q does not name %q", aud, in.cfg.Audience)
+		return nil, false, refuse(mcpgate.ReasonWrongAudience, "introspection: audience %q does not name %q", aud, in.cfg.Audience)
 	}
 	iat := unix(r.Iat)
 	if err := lifetime(exp, iat, now, in.cfg.MaxTokenLifetime); err != nil {
@@ -146,7 +146,7 @@ func (in *introspector) verify(ctx context.Context, token string, now time.Time)
 	}
 	p := in.cfg.principal(issuer, raw, mcpgate.MethodIntrospection)
 	if p.Subject == "" {
-		return nil, false, refuse("introspection: %v", errNoSubject)
+		return nil, false, refuse(mcpgate.ReasonMalformed, "introspection: %v", errNoSubject)
 	}
 	p.Audience = aud
 	p.Expires = exp

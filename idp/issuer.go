@@ -211,7 +211,7 @@ func (is *issuer) fetchMetadata(ctx context.Context, u string) (string, error) {
 func (is *issuer) verify(ctx context.Context, token string, now time.Time) (*entry, error) {
 	ks, err := is.keySet(ctx)
 	if err != nil {
-		return nil, refuse("issuer %s: %v", is.cfg.Issuer, err)
+		return nil, refuse(mcpgate.ReasonUnavailable, "issuer %s: %v", is.cfg.Issuer, err)
 	}
 	c, err := ks.Verify(ctx, token, jose.ForeignVerifyOptions{
 		Algorithms: is.cfg.Algorithms,
@@ -222,14 +222,14 @@ func (is *issuer) verify(ctx context.Context, token string, now time.Time) (*ent
 		Now:        func() time.Time { return now },
 	})
 	if err != nil {
-		return nil, refuse("issuer %s: %v", is.cfg.Issuer, err)
+		return nil, refuseErr(mcpgate.ReasonMalformed, err, "issuer %s: %v", is.cfg.Issuer, err)
 	}
 	if err := lifetime(c.Expires, c.IssuedAt, now, is.cfg.MaxTokenLifetime); err != nil {
 		return nil, err
 	}
 	p := is.cfg.principal(is.cfg.Issuer, c.Raw, mcpgate.MethodJWT)
 	if p.Subject == "" {
-		return nil, refuse("issuer %s: %v", is.cfg.Issuer, errNoSubject)
+		return nil, refuse(mcpgate.ReasonMalformed, "issuer %s: %v", is.cfg.Issuer, errNoSubject)
 	}
 	p.Audience = c.Audience
 	p.Expires = c.Expires

@@ -102,7 +102,7 @@ func (v *Verifier) Close() error {
 // does not answer included: mcpgate fails closed.
 func (v *Verifier) Verify(ctx context.Context, token string) (*mcpgate.Principal, error) {
 	if len(token) > MaxTokenBytes {
-		return nil, refuse("token of %d bytes, more than %d", len(token), MaxTokenBytes)
+		return nil, refuse(mcpgate.ReasonMalformed, "token of %d bytes, more than %d", len(token), MaxTokenBytes)
 	}
 	key := jose.TokenHash(token)
 	now := v.opts.Now()
@@ -130,14 +130,14 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*mcpgate.Principal
 		e = res.(*entry)
 	}
 	if why := v.rev.check(&e.p, e.issuedAt, now); why != "" {
-		return nil, refuse("%s revoked", why)
+		return nil, refuse(mcpgate.ReasonRevoked, "%s revoked", why)
 	}
 	p := new(mcpgate.Principal)
 	*p = e.p
 	return p, nil
 }
 
-var errInactive = refuse("token inactive (introspection)")
+var errInactive = refuse(mcpgate.ReasonInactive, "token inactive (introspection)")
 
 // verify verifies a token that is not cached and caches it.
 func (v *Verifier) verify(ctx context.Context, token string, key [32]byte, now time.Time) (*entry, error) {
@@ -154,9 +154,9 @@ func (v *Verifier) verify(ctx context.Context, token string, key [32]byte, now t
 			v.remember(key, now.Add(v.introspect.cfg.NegativeTTL).UnixNano())
 		}
 	} else if ok {
-		err = refuse("issuer %q is not trusted", iss)
+		err = refuse(mcpgate.ReasonWrongIssuer, "issuer %q is not trusted", iss)
 	} else {
-		err = refuse("not a JWT of a trusted issuer, and no introspection configured")
+		err = refuse(mcpgate.ReasonUnknownToken, "not a JWT of a trusted issuer, and no introspection configured")
 	}
 	if err != nil {
 		return nil, err
@@ -272,7 +272,7 @@ func lifetime(exp, iat, now time.Time, max time.Duration) error {
 		from = now
 	}
 	if exp.Sub(from) > max {
-		return refuse("token lives %s, longer than the %s allowed", exp.Sub(from).Round(time.Second), max)
+		return refuse(mcpgate.ReasonTooLong, "token lives %s, longer than the %s allowed", exp.Sub(from).Round(time.Second), max)
 	}
 	return nil
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/mcpgate/mcpgate"
+
 	gojose "github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -52,6 +54,45 @@ var ErrInvalid = errors.New("jose: invalid token")
 // ErrUnknownKey is returned, wrapped with ErrInvalid, for a token whose kid
 // is not in the key set.
 var ErrUnknownKey = errors.New("jose: unknown signing key")
+
+var (
+	errWrongType = errors.New("typ not accepted:")
+	errTooLong   = errors.New("lifetime too long")
+)
+
+// Error is a token refused by Verify: it matches ErrInvalid and the cause,
+// and names the reason (an mcpgate Reason constant) for the audit log.
+type Error struct {
+	reason string
+	err    error
+}
+
+func (e *Error) Error() string   { return ErrInvalid.Error() + ": " + e.err.Error() }
+func (e *Error) Unwrap() []error { return []error{ErrInvalid, e.err} }
+
+// Reason names why the token was refused: expired, wrong_audience,
+// wrong_issuer, wrong_type, bad_signature, lifetime_too_long or malformed.
+func (e *Error) Reason() string { return e.reason }
+
+// invalid wraps a verification failure with its reason.
+func invalid(err error) error {
+	reason := mcpgate.ReasonMalformed
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired), errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		reason = mcpgate.ReasonExpired
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		reason = mcpgate.ReasonWrongAudience
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		reason = mcpgate.ReasonWrongIssuer
+	case errors.Is(err, errWrongType):
+		reason = mcpgate.ReasonWrongType
+	case errors.Is(err, errTooLong):
+		reason = mcpgate.ReasonTooLong
+	case errors.Is(err, ErrUnknownKey), errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		reason = mcpgate.ReasonBadSignature
+	}
+	return &Error{reason: reason, err: err}
+}
 
 // Claims are the claims of an access token ([RFC 9068] §2.2) plus mcpgate's
 // private ones.
@@ -132,7 +173,7 @@ func checkLifetime(exp, iat, now time.Time, max time.Duration) error {
 		from = now
 	}
 	if life := exp.Sub(from); life > max {
-		return fmt.Errorf("token lives %s, longer than the %s allowed", life.Round(time.Second), max)
+		return fmt.Errorf("%w: token lives %s, longer than the %s allowed", errTooLong, life.Round(time.Second), max)
 	}
 	return nil
 }
@@ -302,7 +343,7 @@ func (ks *KeySet) Verify(token string, o VerifyOptions) (*Claims, error) {
 		typ, _ := t.Header["typ"].(string)
 		typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
 		if typ != strings.ToLower(o.Type) {
-			return nil, fmt.Errorf("typ %q", typ)
+			return nil, fmt.Errorf("%w %q", errWrongType, typ)
 		}
 		if err := checkCrit(t.Header); err != nil {
 			return nil, err
@@ -315,7 +356,7 @@ func (ks *KeySet) Verify(token string, o VerifyOptions) (*Claims, error) {
 		return k, nil
 	}, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, invalid(err)
 	}
 	maxLife := o.MaxLifetime
 	if maxLife <= 0 {
@@ -326,7 +367,7 @@ func (ks *KeySet) Verify(token string, o VerifyOptions) (*Claims, error) {
 		now = o.Now
 	}
 	if err := checkLifetime(timeOf(w.ExpiresAt), timeOf(w.IssuedAt), now(), maxLife); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, invalid(err)
 	}
 	return &Claims{
 		Issuer:    w.Issuer,

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpgate/mcpgate"
 )
 
 func mustKey(t testing.TB, kid string) *Key {
@@ -260,5 +262,44 @@ func TestRemoteVerifyRefusesUnknownCritAndBadDates(t *testing.T) {
 				t.Errorf("Verify = %+v, %v; want ErrInvalid", c, err)
 			}
 		})
+	}
+}
+
+// Every refusal names its reason, for the audit log and mcpgate audit.
+func TestVerifyNamesTheReason(t *testing.T) {
+	k := mustKey(t, "k1")
+	ks, err := NewKeySet(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(edit func(*Claims), typ string) string {
+		c := claims()
+		if edit != nil {
+			edit(c)
+		}
+		tok, err := k.Sign(typ, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	other := mustKey(t, "k2")
+	otherTok, _ := other.Sign(TypeAccessToken, claims())
+	for _, tc := range []struct {
+		name, token, want string
+	}{
+		{"expired", sign(func(c *Claims) { c.IssuedAt = now.Add(-time.Hour); c.Expires = now.Add(-time.Minute) }, TypeAccessToken), mcpgate.ReasonExpired},
+		{"not yet valid", sign(func(c *Claims) { c.IssuedAt = now.Add(time.Hour); c.Expires = now.Add(2 * time.Hour) }, TypeAccessToken), mcpgate.ReasonExpired},
+		{"another audience", sign(func(c *Claims) { c.Audience = []string{"https://other.example/mcp"} }, TypeAccessToken), mcpgate.ReasonWrongAudience},
+		{"another issuer", sign(func(c *Claims) { c.Issuer = "https://evil.example" }, TypeAccessToken), mcpgate.ReasonWrongIssuer},
+		{"another typ", sign(nil, "JWT"), mcpgate.ReasonWrongType},
+		{"unknown key", otherTok, mcpgate.ReasonBadSignature},
+		{"lives too long", sign(func(c *Claims) { c.Expires = now.Add(48 * time.Hour) }, TypeAccessToken), mcpgate.ReasonTooLong},
+		{"garbage", "not.a.jwt", mcpgate.ReasonMalformed},
+	} {
+		_, err := ks.Verify(tc.token, opts())
+		if got := mcpgate.Reason(err); got != tc.want || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: reason %q (%v), want %q", tc.name, got, err, tc.want)
+		}
 	}
 }

@@ -216,7 +216,7 @@ func (ks *RemoteKeySet) Verify(ctx context.Context, token string, o ForeignVerif
 		typ, _ := t.Header["typ"].(string)
 		typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
 		if !slices.Contains(types, typ) {
-			return nil, fmt.Errorf("typ %q not accepted", typ)
+			return nil, fmt.Errorf("%w %q", errWrongType, typ)
 		}
 		if err := checkCrit(t.Header); err != nil {
 			return nil, err
@@ -231,7 +231,7 @@ func (ks *RemoteKeySet) Verify(ctx context.Context, token string, o ForeignVerif
 		return k, err
 	}, popts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, invalid(err)
 	}
 	c := &ForeignClaims{Raw: claims}
 	c.Issuer, _ = claims["iss"].(string)

@@ -41,7 +41,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*mcpgate.Principal
 	}
 	c := e.claims
 	if why := s.revoked.check(c); why != "" {
-		return nil, fmt.Errorf("%w: %s revoked", mcpgate.ErrUnauthenticated, why)
+		return nil, mcpgate.Refused(mcpgate.ReasonRevoked, why+" revoked")
 	}
 	var scopes []string
 	if c.Scope != "" {
