@@ -45,6 +45,10 @@ type KeyVerifierOptions struct {
 	// Logger receives failures of background last-used writes;
 	// slog.Default() by default.
 	Logger *slog.Logger
+	// OnRevokedUse, if set, is called when a request presents a revoked
+	// key with its right secret: whoever holds it had the real key, so
+	// the leak is worth an alert. It must not block.
+	OnRevokedUse func(ctx context.Context, k *mcpgate.APIKey)
 }
 
 func (o *KeyVerifierOptions) withDefaults() KeyVerifierOptions {
@@ -200,6 +204,9 @@ func (v *KeyVerifier) Verify(ctx context.Context, token string) (*mcpgate.Princi
 		return nil, errWrongSecret
 	}
 	if !e.key.Valid(now) {
+		if v.opts.OnRevokedUse != nil && !e.key.RevokedAt.IsZero() && !now.Before(e.key.RevokedAt) {
+			v.opts.OnRevokedUse(ctx, e.key)
+		}
 		return nil, keyRefusal(e.key)
 	}
 	v.touch(e, id, now)

@@ -211,7 +211,12 @@ func New(store mcpgate.Store, publicURL string, opts *Options) (*Gateway, error)
 	o := opts.withDefaults()
 	g := &Gateway{store: store, opts: o, public: public, logger: o.Logger}
 	g.prmURL = metadataURL(public)
-	g.keys = authn.NewKeyVerifier(store, &authn.KeyVerifierOptions{Now: o.Now, Logger: o.Logger})
+	g.keys = authn.NewKeyVerifier(store, &authn.KeyVerifierOptions{Now: o.Now, Logger: o.Logger,
+		OnRevokedUse: func(_ context.Context, k *mcpgate.APIKey) {
+			g.opts.Alerts(alert.Alert{Kind: alert.KindRevokedKeyUsed, Time: o.Now(),
+				Principal: (&mcpgate.Principal{Subject: k.Subject, Tenant: k.Tenant}).ID(),
+				Detail:    map[string]any{"key_id": k.ID, "name": k.Name}})
+		}})
 	mux := http.NewServeMux()
 	// mcpgate's own tokens are tried before those of other issuers.
 	verifiers := o.Verifiers
