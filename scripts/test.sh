@@ -60,7 +60,8 @@ fuzz() {
 # Every parser of untrusted input: keys, Authorization headers, JSON-RPC
 # bodies and list results, log redaction, JWTs, OAuth requests, client
 # metadata documents, redirect URIs, password hashes, SSE streams, config
-# files and command lines.
+# files and command lines, rate limits, forwarding headers, alert
+# signatures and scanned text.
 fuzz apikey FuzzParse
 fuzz authn FuzzParseBearer
 fuzz authz FuzzParseCalls
@@ -77,6 +78,10 @@ fuzz proxy FuzzIDKey
 fuzz proxy FuzzJSONLines
 fuzz cmd/mcpgate FuzzParseConfig
 fuzz cmd/mcpgate FuzzSplitCommand
+fuzz . FuzzParseLimit
+fuzz ratelimit FuzzClientAddress
+fuzz alert FuzzVerify
+fuzz leak FuzzLines
 
 step "MCP conformance suite: directly, and through mcpgate serve --upstream with an API key"
 scripts/conformance.sh
