@@ -56,7 +56,7 @@ var ErrInvalid = errors.New("jose: invalid token")
 var ErrUnknownKey = errors.New("jose: unknown signing key")
 
 var (
-	errWrongType = errors.New("typ not accepted:")
+	errWrongType = errors.New("typ not accepted")
 	errTooLong   = errors.New("lifetime too long")
 )
 
