@@ -46,6 +46,7 @@ import (
 const (
 	DefaultMaxBodyBytes            = 4 << 20
 	DefaultMaxBatch                = 100
+	DefaultBodyTimeout             = 30 * time.Second
 	DefaultMaxSessions             = 100_000
 	DefaultMaxSessionsPerPrincipal = 100
 )
@@ -64,6 +65,11 @@ type Options struct {
 	PublicURL *url.URL
 	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// BodyTimeout bounds how long reading a request body may take, so a
+	// client that declares a body and sends it a byte at a time does not
+	// hold a connection; 0 means DefaultBodyTimeout. The deadline is
+	// lifted once the body is read: responses (event streams) may last.
+	BodyTimeout time.Duration
 	// MaxBatch bounds the messages of a JSON-RPC batch; 0 means
 	// DefaultMaxBatch. A larger batch is refused before any call of it is
 	// audited or forwarded.
@@ -134,6 +140,9 @@ func New(auth *authn.Authenticator, opts *Options) *Pipeline {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
 	}
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = DefaultMaxSessions
@@ -221,7 +230,7 @@ func (p *Pipeline) admit(w http.ResponseWriter, r *http.Request, x *exchange, se
 	if rf != nil {
 		return rf
 	}
-	if req.Body, rf = readBody(w, r, p.opts.MaxBodyBytes); rf != nil {
+	if req.Body, rf = readBodyWithin(w, r, p.opts.MaxBodyBytes, p.opts.BodyTimeout); rf != nil {
 		return rf
 	}
 	if req.Body != nil {

@@ -505,3 +505,24 @@ func TestDeclaredLengthDoesNotPinMemory(t *testing.T) {
 		t.Errorf("heap grew by %d MiB for %d bytes received", grew>>20, conns)
 	}
 }
+
+// A client that declares a body and sends it slowly does not hold the
+// connection: reading the body has a deadline.
+func TestSlowBodyTimesOut(t *testing.T) {
+	srv, _ := newPipeline(t, &pipeline.Options{BodyTimeout: 200 * time.Millisecond}, &spy{})
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer tok-alice\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 512)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("no answer within 5 s to a body that never arrives: %v", err)
+	}
+	if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 400") {
+		t.Errorf("answer %q, want 400", buf[:n])
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/authz"
@@ -81,6 +82,28 @@ func (req *Request) NewBody() io.ReadCloser {
 		return http.NoBody
 	}
 	return io.NopCloser(bytes.NewReader(req.Body))
+}
+
+// readBodyWithin is readBody with a deadline on reading the body, lifted
+// afterwards. A connection whose deadline cannot be set (HTTP/2, a test
+// recorder) reads without one.
+func readBodyWithin(w http.ResponseWriter, r *http.Request, max int64, timeout time.Duration) ([]byte, *refusal.Refusal) {
+	if r.Method != http.MethodPost {
+		return readBody(w, r, max)
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(timeout)) != nil {
+		return readBody(w, r, max)
+	}
+	body, rf := readBody(w, r, max)
+	if rf == nil {
+		_ = rc.SetReadDeadline(time.Time{})
+	} else {
+		// The deadline stays: net/http would otherwise wait for the rest
+		// of the body before answering. The connection is not reused.
+		w.Header().Set("Connection", "close")
+	}
+	return body, rf
 }
 
 // exactReadMax is the largest declared body allocated whole before it
