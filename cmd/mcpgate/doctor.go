@@ -151,6 +151,9 @@ func (d *doctorEnv) secretValues() []diagnosis {
 	if c.AlertSecret == "" && file.Alerts != nil {
 		settings[2] = setting{"alerts.secret (config file)", file.Alerts.Secret}
 	}
+	settings = append(settings,
+		setting{"--encryption-key", d.g.EncryptionKey},
+		setting{"--encryption-key-previous", d.g.EncryptionKeyPrevious})
 	redis := setting{"--redis", c.Redis}
 	if c.Redis == "" {
 		redis = setting{"redis (config file)", file.Redis}

@@ -70,6 +70,7 @@ func TestDoctorPitfalls(t *testing.T) {
 		{"registration token as its value", []string{"--registration-token", "s3cr3t-registration"}, "secret-value", sevFail},
 		{"introspection secret as literal:", []string{"--introspection-client-secret", "literal:s3cr3t"}, "secret-value", sevFail},
 		{"alert secret as its value", []string{"--alert-secret", "0123456789abcdef0123"}, "secret-value", sevFail},
+		{"encryption key as its value", []string{"--encryption-key", "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80="}, "secret-value", sevFail}, // gitleaks:allow
 		{"store URL with a password", []string{"--store", "postgres://mcpgate:pw@127.0.0.1:1/mcpgate"}, "secret-value", sevFail},
 		{"redis URL with a password", []string{"--redis", "redis://:pw@127.0.0.1:6379/0"}, "secret-value", sevFail},
 		{"public URL plain HTTP on a public host", []string{"--public-url", "http://mcp.example.com/mcp"}, "plain-http", sevFail},
