@@ -10,6 +10,7 @@
 package redact
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -49,8 +50,15 @@ func String(s string) string {
 	if strings.IndexByte(s, '=') >= 0 || strings.IndexByte(s, ':') >= 0 {
 		s = maskParams(s)
 	}
+	if strings.Contains(s, "://") && strings.IndexByte(s, '@') >= 0 {
+		s = userinfoPattern.ReplaceAllString(s, "${1}"+Mask+"@")
+	}
 	return s
 }
+
+// userinfoPattern finds the password of a URL's user info
+// (scheme://user:password@host), which URLs of databases and caches carry.
+var userinfoPattern = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@`)
 
 // maskedKey finds an API key already masked by String.
 var maskedKey = regexp.MustCompile(`mcpg_[0-9A-Za-z]{12}_\[REDACTED\]`)
@@ -108,10 +116,17 @@ func paramValue(s string, d int) (start, end int, ok bool) {
 		ne--
 	}
 	ns := ne
-	for ns > 0 && (isWordByte(s[ns-1]) || s[ns-1] == '-') {
+	for ns > 0 && (isWordByte(s[ns-1]) || s[ns-1] == '-' || s[ns-1] == '%') {
 		ns--
 	}
-	if ns == ne || !SensitiveKey(s[ns:ne]) {
+	name := s[ns:ne]
+	if strings.IndexByte(name, '%') >= 0 {
+		// A percent-encoded name (access%5Ftoken) names the same parameter.
+		if un, err := url.QueryUnescape(name); err == nil {
+			name = un
+		}
+	}
+	if ns == ne || !SensitiveKey(name) {
 		return 0, 0, false
 	}
 	if jsonName && (ns == 0 || s[ns-1] != '"') {
