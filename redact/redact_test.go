@@ -401,13 +401,13 @@ func FuzzString(f *testing.F) {
 // is percent-encoded, are masked too.
 func TestStringUserinfoAndEncodedNames(t *testing.T) {
 	for in, want := range map[string]string{
-		"https://u:pw-SECRETPW@h/x?a=1":                "https://u:[REDACTED]@h/x?a=1",
-		"postgres://mcpgate:hunter2@db:5432/mcpgate":    "postgres://mcpgate:[REDACTED]@db:5432/mcpgate",
-		"redis://:s3cret@127.0.0.1:6379/0":              "redis://:[REDACTED]@127.0.0.1:6379/0",
-		"doc://x?access%5Ftoken=ENCSECRET&other=1":      "doc://x?access%5Ftoken=[REDACTED]&other=1",
-		"mailto:someone@example.com":                    "mailto:someone@example.com",
-		"https://example.com/@user":                     "https://example.com/@user",
-		"ssh://git@example.com/repo":                    "ssh://git@example.com/repo",
+		"https://u:pw-SECRETPW@h/x?a=1":              "https://u:[REDACTED]@h/x?a=1",
+		"postgres://mcpgate:hunter2@db:5432/mcpgate": "postgres://mcpgate:[REDACTED]@db:5432/mcpgate",
+		"redis://:s3cret@127.0.0.1:6379/0":           "redis://:[REDACTED]@127.0.0.1:6379/0",
+		"doc://x?access%5Ftoken=ENCSECRET&other=1":   "doc://x?access%5Ftoken=[REDACTED]&other=1",
+		"mailto:someone@example.com":                 "mailto:someone@example.com",
+		"https://example.com/@user":                  "https://example.com/@user",
+		"ssh://git@example.com/repo":                 "ssh://git@example.com/repo",
 	} {
 		if got := String(in); got != want {
 			t.Errorf("String(%q) = %q, want %q", in, got, want)
