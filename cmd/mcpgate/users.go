@@ -271,16 +271,22 @@ func (c *UsersDisableCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer store.Close()
-	if err := users.SetUserDisabled(e.ctx, c.Name, time.Now().UTC()); err != nil {
-		return userNotFound(c.Name, err)
-	}
-	n, err := endGrants(e, store, c.Name)
+	n, err := disableAndDisconnect(e, users, store, c.Name)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Disabled %s: they cannot sign in or approve apps; %d app(s) they approved are disconnected.\n", c.Name, n)
 	noteKeys(e, store, c.Name)
 	return nil
+}
+
+// disableAndDisconnect disables user name and ends every app approval it
+// gave, returning how many.
+func disableAndDisconnect(e *env, users mcpgate.UserAdminStore, store mcpgate.Store, name string) (int, error) {
+	if err := users.SetUserDisabled(e.ctx, name, time.Now().UTC()); err != nil {
+		return 0, userNotFound(name, err)
+	}
+	return endGrants(e, store, name)
 }
 
 // UsersEnableCmd enables a user again.
@@ -317,10 +323,7 @@ func (c *UsersRemoveCmd) Run(e *env, g *Globals) error {
 	defer store.Close()
 	// Disabled first, so that nothing approved between the two steps
 	// outlives the removal.
-	if err := users.SetUserDisabled(e.ctx, c.Name, time.Now().UTC()); err != nil {
-		return userNotFound(c.Name, err)
-	}
-	n, err := endGrants(e, store, c.Name)
+	n, err := disableAndDisconnect(e, users, store, c.Name)
 	if err != nil {
 		return err
 	}
