@@ -27,6 +27,7 @@ fi
 step "services"
 if [ -z "${MCPGATE_SKIP_SERVICES:-}" ]; then
   pg_isready -h 127.0.0.1 -p 5432 -q || { echo "Postgres is not running on 127.0.0.1:5432 (MCPGATE_SKIP_SERVICES=1 skips its tests)" >&2; exit 1; }
+  redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { echo "Redis is not running on 127.0.0.1:6379 (MCPGATE_SKIP_SERVICES=1 skips its tests)" >&2; exit 1; }
 fi
 
 step "go vet, go mod tidy"
