@@ -1,18 +1,18 @@
 package idp
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/oidcprovider"
 )
 
 // startOIDCProvider starts interop/oidc-idp.mjs (oidc-provider, a
@@ -30,42 +30,7 @@ func startOIDCProvider(t *testing.T) string {
 		}
 		t.Fatal("node is not installed: run `npm ci` in interop/ (scripts/test.sh does)")
 	}
-	cmd := exec.Command(node, "oidc-idp.mjs")
-	cmd.Dir = filepath.Join("..", "interop")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			line <- sc.Text()
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case iss := <-line:
-		return iss
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("oidc-provider did not start:\n%s", stderr.String())
-		return ""
-	}
+	return oidcprovider.Start(t, node, filepath.Join("..", "interop"))
 }
 
 // clientCredentials gets an access token for resource from the provider.

@@ -1,17 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpgate/mcpgate/internal/oidcprovider"
 )
 
 // startOIDCProvider starts interop/oidc-idp.mjs, a real OpenID provider,
@@ -19,40 +18,7 @@ import (
 func startOIDCProvider(t *testing.T) string {
 	t.Helper()
 	node := interopBin(t, "node")
-	cmd := exec.Command(node, "oidc-idp.mjs")
-	cmd.Dir = filepath.Join("..", "..", "interop")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			line <- sc.Text()
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case iss := <-line:
-		return iss
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("oidc-provider did not start")
-		return ""
-	}
+	return oidcprovider.Start(t, node, filepath.Join("..", "..", "interop"))
 }
 
 func idpToken(t *testing.T, issuer, client, secret, resource string) string {
