@@ -82,11 +82,11 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, rf := h.forward(r, x)
-	if rf != nil {
-		if rf.Kind != 0 {
+	if resp == nil {
+		if rf != nil {
 			refusal.Write(w, rf)
 		}
-		return
+		return // nil and nil: the client went away, nobody to answer
 	}
 	defer resp.Body.Close()
 	h.trackSession(r, x, resp)
@@ -135,8 +135,8 @@ func (h *HTTP) checkSession(r *http.Request, x *exchange) *refusal.Refusal {
 	return nil
 }
 
-// forward sends the request upstream. A refusal with no Kind means the
-// client went away and there is nobody to answer.
+// forward sends the request upstream. It returns neither a response nor a
+// refusal when the client went away and there is nobody to answer.
 func (h *HTTP) forward(r *http.Request, x *exchange) (*http.Response, *refusal.Refusal) {
 	out, err := h.outgoing(r, x.req, h.opts.Policy != nil && hasListCall(x.calls))
 	if err != nil {
@@ -146,7 +146,7 @@ func (h *HTTP) forward(r *http.Request, x *exchange) (*http.Response, *refusal.R
 	resp, err := h.opts.Transport.RoundTrip(out)
 	if err != nil {
 		if r.Context().Err() != nil {
-			return nil, &refusal.Refusal{}
+			return nil, nil
 		}
 		h.opts.Logger.Warn("proxy: upstream unavailable", "upstream", h.target.Host, "err", err)
 		return nil, &refusal.Refusal{Kind: refusal.UpstreamUnavailable, ID: x.req.SingleID(), Err: err}
