@@ -24,6 +24,15 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+step "haproxy for the deploy/ checks"
+if ! command -v haproxy >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+  else
+    echo "haproxy is missing; install the Debian package haproxy" >&2
+  fi
+fi
+
 step "services"
 if [ -z "${MCPGATE_SKIP_SERVICES:-}" ]; then
   pg_isready -h 127.0.0.1 -p 5432 -q || { echo "Postgres is not running on 127.0.0.1:5432 (MCPGATE_SKIP_SERVICES=1 skips its tests)" >&2; exit 1; }
