@@ -193,6 +193,16 @@ func (h *HTTP) respond(w http.ResponseWriter, r *http.Request, x *exchange, resp
 			return
 		}
 	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		// The caller is signed in to mcpgate; the upstream refused what
+		// mcpgate sent it (its identity header, a forwarded token). Its
+		// challenge names its own authorization server, which the caller
+		// must not be sent to, and a 401 would make the client sign in to
+		// mcpgate again for nothing.
+		h.opts.Logger.Warn("proxy: upstream refused the gateway's credentials", "upstream", h.target.Host, "www_authenticate", resp.Header.Get("WWW-Authenticate"))
+		refusal.Write(w, &refusal.Refusal{Kind: refusal.UpstreamRejected, ID: id})
+		return
+	}
 	copyResponseHeader(w.Header(), resp.Header)
 	var err error
 	switch {
@@ -356,18 +366,36 @@ func containsString(list []string, s string) bool {
 }
 
 // copyResponseHeader copies upstream response headers but the hop-by-hop
-// ones.
+// ones, those mcpgate already set (its request id, security and rate-limit
+// headers win), and those that would let an upstream act for mcpgate's
+// origin: cookies (the sign-in pages' session lives on this origin), CORS
+// grants (mcpgate's policy decides which pages may call), and
+// authentication challenges (they would send the caller to the upstream's
+// authorization server).
 func copyResponseHeader(dst, src http.Header) {
 	var dropped []string
 	if _, ok := src["Connection"]; ok {
 		dropped = connectionTokens(src)
 	}
 	for k, vv := range src {
-		if isHopByHop(k) || containsString(dropped, k) {
+		if isHopByHop(k) || containsString(dropped, k) || upstreamMayNotSet(k) {
+			continue
+		}
+		if _, set := dst[k]; set {
 			continue
 		}
 		dst[k] = vv
 	}
+}
+
+// upstreamMayNotSet reports whether the canonical header k is one an
+// upstream's answer may not carry to the client.
+func upstreamMayNotSet(k string) bool {
+	switch k {
+	case "Set-Cookie", "Set-Cookie2", "Www-Authenticate", "Clear-Site-Data", "Refresh":
+		return true
+	}
+	return strings.HasPrefix(k, "Access-Control-")
 }
 
 // baseMediaType returns the media type of a Content-Type value, lower-case

@@ -707,3 +707,71 @@ func TestHTTPListFilterFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPUpstreamCannotActForGatewayOrigin: an upstream's answer cannot
+// set cookies on mcpgate's origin (where the sign-in session lives), widen
+// its CORS policy, replace its request id or security headers, or send the
+// caller to another authorization server; its 401 becomes a 502 for the
+// caller, who is signed in to mcpgate.
+func TestHTTPUpstreamCannotActForGatewayOrigin(t *testing.T) {
+	status := http.StatusOK
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Mcp-Session-Id", "up-session")
+		h.Set("X-Upstream-Only", "kept")
+		h.Add("Set-Cookie", "__Host-mcpgate_session=attacker; Path=/; Secure")
+		h.Set("Access-Control-Allow-Origin", "https://evil.example")
+		h.Set("Access-Control-Allow-Credentials", "true")
+		h.Set("X-Request-Id", "upstream-id")
+		h.Set("X-Content-Type-Options", "")
+		h.Set("WWW-Authenticate", `Bearer resource_metadata="https://evil.example/.well-known/oauth-protected-resource"`)
+		h.Set("Clear-Site-Data", `"cookies"`)
+		w.WriteHeader(status)
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	}))
+	defer upstream.Close()
+	p, err := proxy.NewHTTP(upstream.URL+"/mcp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// What the gateway's common wrapper sets before the proxy runs.
+		w.Header().Set("X-Request-Id", "gateway-id")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		authenticate(p).ServeHTTP(w, r)
+	}))
+	defer gw.Close()
+
+	resp := post(t, gw.URL, "tok-alice", "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for _, k := range []string{"Set-Cookie", "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Www-Authenticate", "Clear-Site-Data"} {
+		if v := resp.Header.Values(k); len(v) > 0 {
+			t.Errorf("the upstream's %s reached the client: %q", k, v)
+		}
+	}
+	if got := resp.Header.Get("X-Request-Id"); got != "gateway-id" {
+		t.Errorf("X-Request-Id = %q; the gateway's id must win", got)
+	}
+	if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("X-Content-Type-Options = %q", got)
+	}
+	if resp.Header.Get("Mcp-Session-Id") != "up-session" || resp.Header.Get("X-Upstream-Only") != "kept" {
+		t.Errorf("the upstream's own headers were lost: %v", resp.Header)
+	}
+
+	status = http.StatusUnauthorized
+	resp = post(t, gw.URL, "tok-alice", "", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("WWW-Authenticate") != "" {
+		t.Errorf("an upstream 401 reached the client as %d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	if !strings.Contains(string(body), `"id":2`) || !strings.Contains(string(body), "refused the gateway's credentials") || strings.Contains(string(body), "evil.example") {
+		t.Errorf("body: %s", body)
+	}
+}

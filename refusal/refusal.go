@@ -48,6 +48,7 @@ const (
 	TooManySessions                     // 503: the server holds as many sessions as it may
 	UpstreamUnavailable                 // 502: the server behind did not answer
 	UpstreamUnusable                    // 502: its answer could not be checked, so it is withheld
+	UpstreamRejected                    // 502: it refused mcpgate's own credentials for it
 	Internal                            // 500
 )
 
@@ -97,6 +98,7 @@ var table = [...]row{
 	TooManySessions:     {http.StatusServiceUnavailable, mcpgate.DecisionError, shapeRPC, CodeServerError, "too_many_sessions", "too many sessions; try again later", "too_many_sessions"},
 	UpstreamUnavailable: {http.StatusBadGateway, mcpgate.DecisionError, shapeRPC, CodeInternalError, "upstream_unavailable", "upstream unavailable", "upstream_unavailable"},
 	UpstreamUnusable:    {http.StatusBadGateway, mcpgate.DecisionError, shapeRPC, CodeInternalError, "upstream_unusable", "upstream response unusable", "upstream_unusable"},
+	UpstreamRejected:    {http.StatusBadGateway, mcpgate.DecisionError, shapeRPC, CodeInternalError, "upstream_rejected", "the upstream server refused the gateway's credentials", "upstream_rejected"},
 	Internal:            {http.StatusInternalServerError, mcpgate.DecisionError, shapeRPC, CodeInternalError, "internal", "internal error", "internal"},
 }
 
