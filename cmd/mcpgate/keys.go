@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/apikey"
+	"github.com/mcpgate/mcpgate/clientconfig"
 	"github.com/mcpgate/mcpgate/demo"
 )
 
@@ -111,16 +112,7 @@ func printNewKey(e *env, g *Globals, key string, k *mcpgate.APIKey) {
 		fmt.Fprintf(w, "Expires: %s\n", k.ExpiresAt.Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "\nThe key is shown only this once. Store it in a password manager:\n\n  %s\n\n", key)
-	// The key is read at a prompt, not typed on the command line, so it
-	// stays out of the shell's history.
-	fmt.Fprintf(w, "Claude Code (paste the key at the prompt):\n\n  read -rs -p 'mcpgate key: ' MCPGATE_KEY && echo &&\n  claude mcp add --transport http mcpgate %s --header \"Authorization: Bearer $MCPGATE_KEY\"\n\n", g.PublicURL)
-	desktop := map[string]any{"mcpServers": map[string]any{"mcpgate": map[string]any{
-		"command": "npx",
-		"args":    []string{"-y", "mcp-remote@0.15.1", g.PublicURL, "--header", "Authorization:${MCPGATE_AUTH}"},
-		"env":     map[string]string{"MCPGATE_AUTH": "Bearer " + key},
-	}}}
-	b, _ := json.MarshalIndent(desktop, "  ", "  ")
-	fmt.Fprintf(w, "Claude Desktop (claude_desktop_config.json):\n\n  %s\n", b)
+	_ = clientconfig.Write(w, clientconfig.Options{URL: g.PublicURL, APIKey: true, Key: key})
 }
 
 // parseLifetime reads 90d, 2w, 12h, 30m (and any time.ParseDuration form);
