@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -19,15 +20,14 @@ func (s *opServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.Aut
 	ar := r.Data
 	c, err := s.lookupClient(ctx, ar.ClientID)
 	if errors.Is(err, errCIMDRateLimited) {
+		noteFailure(ctx, failBusy, "")
 		return nil, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("too many client metadata documents fetched for this address; try again later"), http.StatusTooManyRequests)
 	}
 	if err != nil {
-		if !errors.Is(err, mcpgate.ErrNotFound) {
-			s.opts.Logger.WarnContext(ctx, "oauth: client lookup", "client_id", ar.ClientID, "err", err)
-		}
-		return nil, op.NewStatusError(oidc.ErrInvalidRequestRedirectURI().WithDescription("unknown client"), http.StatusBadRequest)
+		return nil, s.unknownClient(ctx, ar.ClientID, err)
 	}
 	if !redirectAllowed(c.RedirectURIs, ar.RedirectURI) {
+		noteFailure(ctx, failRedirect, "")
 		return nil, op.NewStatusError(oidc.ErrInvalidRequestRedirectURI().WithDescription("redirect_uri is not registered for this client"), http.StatusBadRequest)
 	}
 	if ar.RequestParam != "" {
@@ -48,6 +48,38 @@ func (s *opServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.Aut
 		}
 	}
 	return &op.ClientRequest[oidc.AuthRequest]{Request: r, Client: &opClient{c: c, s: s.Server}}, nil
+}
+
+// unknownClient is the refusal of a request whose client_id names no
+// usable client; it says why in words that reveal nothing of this
+// server's network (see cimdCause).
+func (s *opServer) unknownClient(ctx context.Context, id string, err error) error {
+	desc := "unknown client"
+	kind, cause := failUnknownClient, ""
+	switch {
+	case id == "":
+		kind, desc = failInvalid, "client_id is required"
+	case errors.Is(err, mcpgate.ErrNotFound):
+		if looksLikeURL(id) {
+			if _, perr := s.cimd.parseID(id); perr != nil {
+				cause = "its client_id looks like a client metadata document URL but is not one: " + perr.Error()
+			} else if s.opts.DisableCIMD {
+				cause = "this server does not accept apps that identify themselves by a client metadata document URL"
+			}
+		}
+	case s.cimd.isCIMD(id):
+		kind, cause = failClientMetadata, cimdCause(err)
+		desc = "client metadata document could not be used: " + cause
+		s.opts.Logger.WarnContext(ctx, "oauth: client metadata document", "client_id", id, "err", err)
+	default:
+		s.opts.Logger.WarnContext(ctx, "oauth: client lookup", "client_id", id, "err", err)
+	}
+	noteFailure(ctx, kind, cause)
+	return op.NewStatusError(oidc.ErrInvalidRequestRedirectURI().WithDescription("%s", desc), http.StatusBadRequest)
+}
+
+func looksLikeURL(id string) bool {
+	return strings.HasPrefix(id, "https://") || strings.HasPrefix(id, "http://")
 }
 
 // defaultScopes are the scopes a client gets when it asks for none.

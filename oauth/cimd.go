@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -287,14 +289,14 @@ func (r *cimdResolver) fetch(ctx context.Context, id string) (*mcpgate.Client, t
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("oauth: fetch client metadata: status %d", resp.StatusCode)
+		return nil, 0, cimdStatusError(resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, cimdMaxBytes+1))
 	if err != nil {
 		return nil, 0, fmt.Errorf("oauth: read client metadata: %w", err)
 	}
 	if len(body) > cimdMaxBytes {
-		return nil, 0, errors.New("oauth: client metadata document too large")
+		return nil, 0, cimdInvalid(fmt.Sprintf("it is larger than %d KiB", cimdMaxBytes>>10))
 	}
 	c, err := parseCIMD(id, body, r.privateSchemes)
 	if err != nil {
@@ -308,25 +310,25 @@ func (r *cimdResolver) fetch(ctx context.Context, id string) (*mcpgate.Client, t
 func parseCIMD(id string, body []byte, privateSchemes []string) (*mcpgate.Client, error) {
 	var md ClientMetadata
 	if err := json.Unmarshal(body, &md); err != nil {
-		return nil, errors.New("oauth: client metadata is not a JSON object")
+		return nil, cimdInvalid("it is not a JSON object")
 	}
 	if md.ClientID != id {
-		return nil, errors.New("oauth: client metadata client_id does not equal its URL")
+		return nil, cimdInvalid("its client_id is not the URL it is served at")
 	}
 	if md.ClientSecret != "" {
-		return nil, errors.New("oauth: client metadata must not contain a client_secret")
+		return nil, cimdInvalid("it contains a client_secret, which a public document must not")
 	}
 	switch md.TokenEndpointAuthMethod {
 	case "", "none":
 	default:
-		return nil, fmt.Errorf("oauth: client metadata token_endpoint_auth_method %q is not supported", md.TokenEndpointAuthMethod)
+		return nil, cimdInvalid(fmt.Sprintf("its token_endpoint_auth_method %q is not supported (only \"none\")", md.TokenEndpointAuthMethod))
 	}
 	if len(md.RedirectURIs) == 0 {
-		return nil, errors.New("oauth: client metadata has no redirect_uris")
+		return nil, cimdInvalid("it lists no redirect_uris")
 	}
 	for _, u := range md.RedirectURIs {
 		if err := validRedirectURI(u, privateSchemes); err != nil {
-			return nil, fmt.Errorf("oauth: client metadata redirect_uri %q: %v", u, err)
+			return nil, cimdInvalid(fmt.Sprintf("its redirect_uri %q is refused: %v", u, err))
 		}
 	}
 	gts := []string{GrantAuthorizationCode, GrantRefreshToken}
@@ -368,4 +370,65 @@ func cacheTTL(cc string) time.Duration {
 		}
 	}
 	return min(max(ttl, cimdMinTTL), cimdMaxTTL)
+}
+
+// cimdInvalid is a metadata document that was fetched but cannot be used;
+// its text says why in words fit for the document's author, and is shown
+// on the error page.
+type cimdInvalid string
+
+func (e cimdInvalid) Error() string { return "oauth: client metadata document: " + string(e) }
+
+// cimdStatusError is a fetch answered with a status other than 200.
+type cimdStatusError int
+
+func (e cimdStatusError) Error() string {
+	return fmt.Sprintf("oauth: fetch client metadata: status %d", int(e))
+}
+
+// cimdCause says why a metadata document could not be used, for the
+// person at the authorization endpoint and the app's developer. Unlike
+// err's own text it never holds an address the host name resolved to or
+// any other detail of this server's network: a client_id may name any
+// host, and the answer must not map the inside of the network for it.
+func cimdCause(err error) string {
+	var (
+		invalid cimdInvalid
+		status  cimdStatusError
+		dns     *net.DNSError
+		netErr  net.Error
+		certErr *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invCert x509.CertificateInvalidError
+		recErr  tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &invalid):
+		return "the document is not valid: " + string(invalid)
+	case errors.As(err, &status):
+		return fmt.Sprintf("its server answered HTTP %d %s instead of the document", int(status), http.StatusText(int(status)))
+	case errors.Is(err, errCIMDRateLimited):
+		return "too many client metadata documents were fetched for your address; try again in a minute"
+	case errors.Is(err, ErrBlockedAddress):
+		return "its host name leads to a private, loopback or reserved network address, which this server does not connect to"
+	case errors.As(err, &dns):
+		if dns.IsNotFound {
+			return "its host name does not exist"
+		}
+		return "its host name could not be looked up"
+	case errors.As(err, &certErr), errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &invCert):
+		return "its server's TLS certificate is not valid for that host name"
+	case errors.As(err, &recErr), errors.Is(err, http.ErrSchemeMismatch):
+		return "its server did not speak TLS (https)"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Sprintf("its server did not answer within %s", cimdTimeout)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "its server refused the connection"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "its server closed the connection before answering"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "its server cannot be reached from here"
+	}
+	return "its server could not be reached"
 }

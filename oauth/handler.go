@@ -53,7 +53,7 @@ func (s *Server) buildHandler() http.Handler {
 	meta := op.RegisterMetadataServer(metadataServer{s: s})
 
 	mux := http.NewServeMux()
-	mux.Handle(p+PathAuthorize, errorPage(protocol))
+	mux.Handle(p+PathAuthorize, errorPage(protocol, s.opts.ErrorPage))
 	mux.Handle(p+PathJWKS, protocol)
 	mux.Handle(p+PathRevoke, challenge(requireClient(protocol, false)))
 	mux.Handle(p+PathToken, noStore(basicChallenge(protocol)))

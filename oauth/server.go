@@ -121,6 +121,13 @@ type Options struct {
 	// until Server.EncryptSigningKeys encrypts them with the new one.
 	PreviousKeyEncryptionKey []byte
 
+	// ErrorPage writes the page a browser gets when /authorize refuses a
+	// request it cannot redirect (an unknown app, an unregistered
+	// redirect_uri, an unusable client metadata document), so that it
+	// can carry the site's look; the gateway uses the login pages'
+	// layout. Default: a plain page of its own.
+	ErrorPage ErrorPageFunc
+
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Logger receives operational logs; nothing secret is logged.
@@ -187,6 +194,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.ErrorPage == nil {
+		d.ErrorPage = plainErrorPage
 	}
 	if d.Limiter == nil {
 		d.Limiter = inmem.New(&inmem.Options{Now: d.Now})
