@@ -27,6 +27,7 @@ func (g *Gateway) mcpHandler(policy *authz.Policy, next http.Handler) http.Handl
 		Policy:                  policy,
 		ResourceMetadataURL:     g.prmURL,
 		PublicURL:               g.public,
+		FrontPage:               "/",
 		MaxBodyBytes:            o.MaxBodyBytes,
 		MaxBatch:                o.MaxBatch,
 		MaxSessions:             o.MaxSessions,

@@ -77,6 +77,7 @@ func NewAuthServer(store mcpgate.Store, publicURL string, o *OAuthOptions, opts 
 		PreviousKeyEncryptionKey: o.PreviousKeyEncryptionKey,
 		Keys:                     store,
 		Limiter:                  base.Limiter,
+		ErrorPage:                login.AuthorizeErrorPage,
 		Now:                      base.Now,
 		Logger:                   logger,
 		Alerts: func(_ context.Context, kind string, attrs ...any) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mcpgate/mcpgate/demo"
+	"github.com/mcpgate/mcpgate/login"
 	"github.com/mcpgate/mcpgate/pipeline"
 	"github.com/mcpgate/mcpgate/redact"
 )
@@ -26,6 +27,7 @@ func (g *Gateway) routes(mux *http.ServeMux) (http.Handler, error) {
 		base = "/mcp"
 	}
 	servedBase := false
+	var servers []login.Server
 	for _, u := range o.Upstreams {
 		if !validPath(u.Path) {
 			return nil, fmt.Errorf("upstream %q: path %q must start with / and hold only letters, digits and . _ ~ - /", u.Name, u.Path)
@@ -33,12 +35,24 @@ func (g *Gateway) routes(mux *http.ServeMux) (http.Handler, error) {
 		if err := handle(mux, u.Path, g.mcpHandler(u.Policy, u.Handler)); err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
 		}
+		servedBase = servedBase || u.Path == base
+		s := login.Server{Name: u.Name, URL: g.origin() + u.Path}
 		if u.Path == base {
-			servedBase = true
+			servers = append([]login.Server{s}, servers...) // the public URL comes first
+		} else {
+			servers = append(servers, s)
 		}
 	}
 	if !servedBase {
 		mux.Handle(base, g.mcpHandler(demo.Policy(), g.builtin()))
+		servers = append([]login.Server{{Name: "Built-in server", URL: g.origin() + base}}, servers...)
+	}
+	// The front page tells people what the server is and how to connect;
+	// without the authorization server the login pages are not mounted,
+	// so the stylesheet is served on its own.
+	mux.Handle("GET /{$}", login.FrontPage(login.FrontOptions{Servers: servers, SignIn: g.oauth != nil, Logger: g.logger}))
+	if g.oauth == nil {
+		mux.Handle("GET "+login.StylesheetPath, login.Stylesheet)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -46,6 +60,9 @@ func (g *Gateway) routes(mux *http.ServeMux) (http.Handler, error) {
 	})
 	return g.common(mux), nil
 }
+
+// origin is the scheme and host of the public URL.
+func (g *Gateway) origin() string { return g.public.Scheme + "://" + g.public.Host }
 
 // validPath reports whether p is a plain URL path, usable as a mux pattern
 // as it is (no method, host or wildcard syntax).

@@ -3,6 +3,9 @@ package login
 import (
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate"
@@ -17,6 +20,12 @@ type appView struct {
 	Resource   string
 	Created    time.Time
 	LastUsed   time.Time
+	// What tells apart two apps of one name: where the app lives (the
+	// host of its metadata document, or where it has people sent back
+	// to), when it registered, and the end of its client id.
+	From       string
+	Registered time.Time
+	IDSuffix   string
 }
 
 type appsPage struct {
@@ -67,6 +76,9 @@ func (p *Pages) getApps(w http.ResponseWriter, r *http.Request) {
 			Resource:   g.Resource,
 			Created:    g.CreatedAt,
 			LastUsed:   g.LastUsed,
+			From:       clientFrom(c, g.ClientID),
+			Registered: registered(c),
+			IDSuffix:   idSuffix(g.ClientID),
 		})
 	}
 	p.render(w, http.StatusOK, "apps.html", page)
@@ -114,4 +126,45 @@ func (p *Pages) postApps(w http.ResponseWriter, r *http.Request) {
 	}
 	p.log.Info("login: grant revoked", "subject", s.Subject, "tenant", s.Tenant, "grant_id", id, "client_id", g.ClientID)
 	http.Redirect(w, r, "/apps?done=revoked", http.StatusSeeOther)
+}
+
+// clientFrom says where a client lives: the host of its metadata document
+// URL, or the hosts (at most two) of its redirect URIs.
+func clientFrom(c *mcpgate.Client, id string) string {
+	if u, err := url.Parse(id); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		return u.Host
+	}
+	if c == nil {
+		return ""
+	}
+	var hosts []string
+	for _, r := range c.RedirectURIs {
+		if h := redirectHost(r); h != "" && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	if len(hosts) > 2 {
+		hosts = append(hosts[:2], "…")
+	}
+	return strings.Join(hosts, ", ")
+}
+
+func registered(c *mcpgate.Client) time.Time {
+	if c == nil {
+		return time.Time{}
+	}
+	return c.CreatedAt
+}
+
+// idSuffix is the end of a client id, enough to tell two apart; a URL
+// client id is named by its host instead.
+func idSuffix(id string) string {
+	if strings.Contains(id, "://") {
+		return ""
+	}
+	const n = 6
+	if len(id) <= n+2 {
+		return id
+	}
+	return "…" + id[len(id)-n:]
 }

@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,75 +19,19 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/internal/browsertest"
 )
 
-const chromiumPath = "/usr/bin/chromium"
+// newBrowser starts headless Chromium (see package browsertest).
+func newBrowser(t *testing.T) context.Context { return browsertest.New(t) }
 
-// newBrowser starts headless Debian Chromium with a fresh profile. Without
-// Chromium the test fails, so CI cannot pass by not running it, unless
-// MCPGATE_SKIP_BROWSER=1.
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if os.Getenv("MCPGATE_SKIP_BROWSER") == "1" {
-		t.Skip("MCPGATE_SKIP_BROWSER=1")
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("browser tests need Debian chromium at %s (apt-get install -y chromium), or MCPGATE_SKIP_BROWSER=1: %v", chromiumPath, err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(900, 760),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelCtx()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-// artifactDir is where screenshots go: $MCPGATE_ARTIFACTS, or a temporary
-// directory.
-func artifactDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("MCPGATE_ARTIFACTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	dir = filepath.Join(dir, "login")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+// artifactDir is where screenshots go: $MCPGATE_ARTIFACTS/login, or a
+// temporary directory.
+func artifactDir(t *testing.T) string { return browsertest.ArtifactDir(t, "login") }
 
 func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot %s", filepath.Join(dir, name))
+	browsertest.Screenshot(t, ctx, dir, name)
 }
 
 // browserSite is the pages plus a stand-in /authorize endpoint, on one

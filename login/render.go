@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,17 +28,37 @@ var styleVersion = func() string {
 	return hex.EncodeToString(sum[:6])
 }()
 
+// siteTemplates are the templates of the pages that need no Pages: the
+// front page and the authorization error page.
+var siteTemplates = sync.OnceValues(parseTemplates)
+
+// layout is what the "head" template takes: the page's title and the
+// class of its card ("wide" for pages with code on them).
+type layout struct {
+	Title string
+	Class string
+}
+
 func parseTemplates() (*template.Template, error) {
 	return template.New("").Funcs(template.FuncMap{
+		"layout": func(title, class string) layout { return layout{title, class} },
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "never"
 			}
 			return t.UTC().Format("2 Jan 2006 15:04 UTC")
 		},
+		"day":          func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 		"styleVersion": func() string { return styleVersion },
 	}).ParseFS(templateFS, "templates/*.html")
 }
+
+// StylesheetPath is where the pages' stylesheet is served; Stylesheet
+// serves it there for a site that mounts the front page without Pages.
+const StylesheetPath = "/login/style.css"
+
+// Stylesheet serves the pages' stylesheet.
+var Stylesheet http.Handler = http.HandlerFunc(serveCSS)
 
 func serveCSS(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
@@ -69,9 +92,17 @@ func setPageHeaders(w http.ResponseWriter, formTargets ...string) {
 // render executes template name into a buffer first, so a template error
 // becomes a clean 500 rather than half a page.
 func (p *Pages) render(w http.ResponseWriter, status int, name string, data any, formTargets ...string) {
+	renderPage(w, p.tmpl, p.log, status, name, data, formTargets...)
+}
+
+func renderPage(w http.ResponseWriter, tmpl *template.Template, log *slog.Logger, status int, name string, data any, formTargets ...string) {
 	var buf bytes.Buffer
-	if err := p.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
-		p.log.Error("login: render page", "page", name, "err", err)
+	err := errors.New("no templates")
+	if tmpl != nil {
+		err = tmpl.ExecuteTemplate(&buf, name, data)
+	}
+	if err != nil {
+		log.Error("login: render page", "page", name, "err", err)
 		setPageHeaders(w)
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = w.Write([]byte("internal error\n"))

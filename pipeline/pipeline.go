@@ -63,6 +63,12 @@ type Options struct {
 	// whose Origin is neither its origin nor a loopback one are refused.
 	// Nil allows same-origin and loopback origins only.
 	PublicURL *url.URL
+	// FrontPage, when set, is the URL of the page that tells people how
+	// to connect: a browser that opens the MCP URL itself (a GET that
+	// accepts HTML and not an event stream) gets the same 401 and
+	// challenge as any client, with a short HTML body linking there
+	// instead of the JSON one.
+	FrontPage string
 	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// BodyTimeout bounds how long reading a request body may take, so a
@@ -181,6 +187,9 @@ func (p *Pipeline) Handler(next http.Handler) http.Handler {
 
 		rf := p.admit(w, r, x, sessions)
 		if rf != nil {
+			if rf.Kind == refusal.Unauthenticated && p.opts.FrontPage != "" && browserNavigation(r) {
+				rf.Page = p.opts.FrontPage
+			}
 			refusal.Write(&x.rec, rf)
 		} else {
 			p.dispatch(x, r, next, sessions)
@@ -259,6 +268,17 @@ func (p *Pipeline) admit(w http.ResponseWriter, r *http.Request, x *exchange, se
 		req.reserved = reserved
 	}
 	return nil
+}
+
+// browserNavigation reports whether r is a person's browser opening the
+// URL: a GET that accepts HTML and not an event stream, which every MCP
+// client's GET asks for.
+func browserNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	accept := strings.Join(r.Header.Values("Accept"), ",")
+	return strings.Contains(accept, "text/html") && !strings.Contains(accept, "text/event-stream")
 }
 
 // checkMethodAndOrigin admits the three methods of Streamable HTTP, and

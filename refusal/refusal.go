@@ -17,7 +17,10 @@
 package refusal
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"html"
 	"net/http"
 	"strconv"
 	"strings"
@@ -142,6 +145,11 @@ type Refusal struct {
 	// Header holds further response headers (Allow, Retry-After,
 	// RateLimit).
 	Header http.Header
+	// Page, when set, is the URL of a page for people. A browser that
+	// opened an MCP URL gets a short HTML body pointing there instead of
+	// the JSON one; the status and the headers stay those of the table,
+	// challenge included.
+	Page string
 	// Err is why, for the log and the audit event; never sent.
 	Err error
 }
@@ -175,8 +183,12 @@ func Write(w http.ResponseWriter, r *Refusal) {
 		msg = row.message
 	}
 	var b []byte
-	switch row.shape {
-	case shapeOAuth:
+	switch {
+	case r.Page != "":
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Content-Security-Policy", pageCSP)
+		b = appendPage(make([]byte, 0, 640), r.Page)
+	case row.shape == shapeOAuth:
 		b = appendOAuth(make([]byte, 0, 128), row.name, msg, r.Scope)
 	default:
 		code := r.Code
@@ -188,6 +200,31 @@ func Write(w http.ResponseWriter, r *Refusal) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(row.status)
 	_, _ = w.Write(b)
+}
+
+// pageStyle is the one style of the page a browser gets; the policy
+// allows it by its hash and nothing else.
+const pageStyle = `body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1.2rem;line-height:1.5;color:#1d2330;background:#f4f5f7}` +
+	`h1{font-size:1.4rem}a{color:#2457d6}` +
+	`@media (prefers-color-scheme: dark){body{color:#e6e9ef;background:#0f1217}a{color:#8cb4ff}}`
+
+var pageCSP = func() string {
+	sum := sha256.Sum256([]byte(pageStyle))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+}()
+
+// appendPage is the body a browser gets in place of the JSON: it says what
+// the address is and points to page.
+func appendPage(b []byte, page string) []byte {
+	b = append(b, `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark"><title>MCP server</title><style>`+pageStyle+`</style></head>
+<body><h1>This is an MCP server</h1>
+<p>This address is for AI apps, such as Claude, VS Code or Cursor, which connect to it with their own credentials; a browser cannot open it.</p>
+<p>To connect an app, see <a href="`...)
+	b = append(b, html.EscapeString(page)...)
+	return append(b, `">how to connect</a>.</p></body></html>
+`...)
 }
 
 // Answer writes a refusal of kind k with message msg; a shorthand for
