@@ -23,6 +23,10 @@ type DoctorCmd struct {
 	Serve ServeCmd `embed:""`
 	Dir   string   `help:"Directory the server runs in, checked for a .env file in git (default: the current directory)." placeholder:"DIR"`
 	JSON  bool     `help:"Print JSON."`
+
+	URL      string        `help:"Check the live deployment at this MCP URL instead of the configuration: each MCP client family's discovery steps." placeholder:"URL"`
+	Register bool          `help:"With --url, register a client for real to check dynamic registration (it stays registered)."`
+	Timeout  time.Duration `help:"With --url, the longest wait for each request." default:"10s"`
 }
 
 // Severities of a diagnosis.
@@ -72,6 +76,9 @@ var doctorChecks = []doctorCheck{
 
 // Run runs every check and prints the report; a failure is exit 1.
 func (c *DoctorCmd) Run(e *env, g *Globals) error {
+	if c.URL != "" || c.Register {
+		return c.runURL(e)
+	}
 	d := &doctorEnv{e: e, g: g, c: c, now: time.Now()}
 	var report []diagnosis
 	fails, warns := 0, 0
