@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -185,6 +188,14 @@ func chain(ws ...func(http.Handler) http.Handler) func(http.Handler) http.Handle
 	}
 }
 
+// completeOpenID adds the fields OpenID Connect Discovery requires that
+// mcpgate's OpenID configuration leaves out (it issues no ID tokens), as an
+// OpenID provider's would have them.
+var completeOpenID = editJSON("/.well-known/openid-configuration", func(_ string, m map[string]any) {
+	m["subject_types_supported"] = []string{"public"}
+	m["id_token_signing_alg_values_supported"] = []string{"RS256"}
+})
+
 var cors = withCORS("authorization, content-type, mcp-protocol-version, mcp-session-id")
 
 var (
@@ -242,8 +253,13 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name: "authorization server metadata only at the OpenID path",
-			wrap: chain(cors, notFound("/.well-known/oauth-authorization-server")),
+			wrap: chain(cors, notFound("/.well-known/oauth-authorization-server"), completeOpenID),
 			want: map[string]want{doctor.StepASMetadata: {fail: []string{"Cursor"}}},
+		},
+		{
+			name: "only incomplete OpenID provider metadata",
+			wrap: chain(cors, notFound("/.well-known/oauth-authorization-server")),
+			want: map[string]want{doctor.StepASMetadata: {fail: all}},
 		},
 		{
 			name: "no code_challenge_methods_supported",
@@ -310,6 +326,24 @@ func TestFaults(t *testing.T) {
 			if r.Failures != wantFailures {
 				t.Errorf("Failures = %d, want %d", r.Failures, wantFailures)
 			}
+			// The model against the real SDK: with a client ID metadata
+			// document to offer (the SDK as modelled), and without (the
+			// Inspector, whose CORS step a Node process cannot take).
+			for _, c := range []struct{ family, cimd string }{
+				{"TypeScript SDK", "https://client.example/oauth/metadata.json"},
+				{"MCP Inspector", ""},
+			} {
+				fr := familyResult(t, r, c.family)
+				got := sdkDiscovery(t, u, c.cimd)
+				if got.Reached != (fr.Result != doctor.Fail) {
+					t.Errorf("%s: doctor says %s (%s: %s), the SDK reached the authorization URL: %v (%s)",
+						c.family, fr.Result, fr.Step, fr.Problem, got.Reached, got.Error)
+				}
+				legacy := fr.Result == doctor.Warn && fr.Step == doctor.StepPRM
+				if got.Reached && (got.Resource == "") != legacy {
+					t.Errorf("%s: the SDK asked for resource %q; doctor's fallback warning: %v", c.family, got.Resource, legacy)
+				}
+			}
 			if t.Failed() {
 				t.Logf("report:\n%s", text.String())
 			}
@@ -323,4 +357,53 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	a, b = slices.Compact(a), slices.Compact(b)
 	return slices.Equal(a, b)
+}
+
+func familyResult(t *testing.T, r *doctor.Report, name string) doctor.FamilyResult {
+	t.Helper()
+	for _, f := range r.Families {
+		if f.Name == name {
+			return f
+		}
+	}
+	t.Fatalf("no family %q in the report", name)
+	return doctor.FamilyResult{}
+}
+
+// sdkOutcome is what interop/sdk-discovery.mjs printed.
+type sdkOutcome struct {
+	Reached  bool   `json:"reached"`
+	Error    string `json:"error"`
+	Resource string `json:"resource"`
+}
+
+// sdkDiscovery runs the TypeScript SDK client against mcpURL up to the
+// authorization URL it would open.
+func sdkDiscovery(t *testing.T, mcpURL, cimd string) sdkOutcome {
+	t.Helper()
+	node, err := filepath.Abs(filepath.Join("..", "interop", "node_modules", ".bin", "node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(node); err != nil {
+		if os.Getenv("MCPGATE_SKIP_NODE") == "1" {
+			t.Skip("node not installed and MCPGATE_SKIP_NODE=1")
+		}
+		t.Fatal("node is not installed: run `npm ci` in interop/ (scripts/test.sh does)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("..", "interop", "sdk-discovery.mjs"))
+	cmd.Env = append(os.Environ(), "MCP_URL="+mcpURL, "CIMD_URL="+cimd)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sdk-discovery.mjs: %v\n%s", err, stderr.String())
+	}
+	var o sdkOutcome
+	if err := json.Unmarshal(out, &o); err != nil {
+		t.Fatalf("sdk-discovery.mjs printed %q: %v\n%s", out, err, stderr.String())
+	}
+	return o
 }

@@ -68,9 +68,12 @@ func FuzzParseMetadata(f *testing.F) {
 				_ = discoveryURLs(s, true)
 			}
 		}
-		if m, err := parseServerMetadata(b); err == nil {
-			if !absoluteURL(m.Issuer) || !absoluteURL(m.AuthorizationEndpoint) || !absoluteURL(m.TokenEndpoint) || m.ResponseTypesSupported == nil {
-				t.Fatalf("accepted incomplete metadata %+v", m)
+		for _, oidc := range []bool{false, true} {
+			if m, err := parseServerMetadata(b, oidc); err == nil {
+				if !absoluteURL(m.Issuer) || !absoluteURL(m.AuthorizationEndpoint) || !absoluteURL(m.TokenEndpoint) || m.ResponseTypesSupported == nil ||
+					oidc && (m.JWKSURI == "" || m.SubjectTypesSupported == nil || m.IDTokenSigningAlgValuesSupported == nil) {
+					t.Fatalf("accepted incomplete metadata %+v", m)
+				}
 			}
 		}
 	})

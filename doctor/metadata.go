@@ -32,6 +32,11 @@ type serverMetadata struct {
 	// ClientIDMetadataDocumentSupported is the MCP specification's flag
 	// for client ID metadata documents.
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported"`
+
+	// Required of OpenID provider metadata only.
+	JWKSURI                          string   `json:"jwks_uri"`
+	SubjectTypesSupported            []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
 }
 
 // parseResourceMetadata reads protected resource metadata, refusing what a
@@ -57,9 +62,12 @@ func parseResourceMetadata(b []byte) (*resourceMetadata, error) {
 }
 
 // parseServerMetadata reads authorization server metadata, refusing what
-// the TypeScript SDK's schema refuses: a missing issuer, authorization or
-// token endpoint, or response_types_supported.
-func parseServerMetadata(b []byte) (*serverMetadata, error) {
+// the TypeScript SDK's schemas refuse: a missing issuer, authorization or
+// token endpoint, or response_types_supported; and for OpenID provider
+// metadata (oidc) also a missing jwks_uri, subject_types_supported or
+// id_token_signing_alg_values_supported, which OpenID Connect Discovery 1.0
+// §3 requires.
+func parseServerMetadata(b []byte, oidc bool) (*serverMetadata, error) {
 	var m serverMetadata
 	if err := decodeObject(b, &m); err != nil {
 		return nil, err
@@ -76,6 +84,17 @@ func parseServerMetadata(b []byte) (*serverMetadata, error) {
 	}
 	if m.ResponseTypesSupported == nil {
 		missing = append(missing, "response_types_supported")
+	}
+	if oidc {
+		if m.JWKSURI == "" {
+			missing = append(missing, "jwks_uri")
+		}
+		if m.SubjectTypesSupported == nil {
+			missing = append(missing, "subject_types_supported")
+		}
+		if m.IDTokenSigningAlgValuesSupported == nil {
+			missing = append(missing, "id_token_signing_alg_values_supported")
+		}
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("missing %s", strings.Join(missing, ", "))

@@ -248,10 +248,15 @@ func (w *walk) serverMetadata() bool {
 			}
 			continue
 		}
-		md, err := parseServerMetadata(r.body)
+		oidc := strings.Contains(u, "/openid-configuration")
+		md, err := parseServerMetadata(r.body, oidc)
 		if err != nil {
 			c.seen(StepASMetadata, "%s: 200, %v", u, err)
-			w.fail(StepASMetadata, fmt.Sprintf("the metadata at %s is not usable: %v", u, err), "serve complete RFC 8414 metadata (issuer, authorization_endpoint, token_endpoint, response_types_supported)")
+			fix := "serve complete RFC 8414 metadata (issuer, authorization_endpoint, token_endpoint, response_types_supported)"
+			if oidc {
+				fix = "serve complete OpenID provider metadata (OpenID Connect Discovery 1.0 §3 requires jwks_uri, subject_types_supported and id_token_signing_alg_values_supported too), or RFC 8414 metadata at " + urls[0]
+			}
+			w.fail(StepASMetadata, fmt.Sprintf("the metadata at %s is not usable: %v", u, err), fix)
 			return false
 		}
 		c.seen(StepASMetadata, "%s: 200", u)

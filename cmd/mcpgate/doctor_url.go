@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/mcpgate/mcpgate/doctor"
+	live "github.com/mcpgate/mcpgate/doctor"
 )
 
 // runURL checks a live deployment instead of the configuration: no store,
@@ -17,8 +17,8 @@ func (c *DoctorCmd) runURL(e *env) error {
 	if c.Timeout <= 0 {
 		return usagef("--timeout must be positive, got %s", c.Timeout)
 	}
-	r, err := doctor.Check(e.ctx, c.URL, &doctor.Options{Timeout: c.Timeout, Register: c.Register})
-	if errors.Is(err, doctor.ErrBadURL) {
+	r, err := live.Check(e.ctx, c.URL, &live.Options{Timeout: c.Timeout, Register: c.Register})
+	if errors.Is(err, live.ErrBadURL) {
 		return usageError{fmt.Errorf("--url: %w", err)}
 	}
 	if err != nil {

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	live "github.com/mcpgate/mcpgate/doctor"
+)
+
+// doctorURL runs `mcpgate doctor --url u --json` with the real binary and
+// returns its report and exit code.
+func doctorURL(t *testing.T, u string, args ...string) (*live.Report, cliResult) {
+	t.Helper()
+	res := mcpgateCLI(t, filepath.Join(t.TempDir(), "unused"), append([]string{"doctor", "--url", u, "--json"}, args...)...)
+	var rep live.Report
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+		t.Fatalf("doctor --url %s: exit %d, output is not JSON: %v\n%s%s", u, res.code, err, res.stdout, res.stderr)
+	}
+	return &rep, res
+}
+
+// checkAllGreen fails unless every discovery step passes for every family
+// but the Inspector's Direct connection, which needs CORS that mcpgate
+// does not serve on its MCP and registration endpoints (a warning: the
+// Inspector's default connection goes through its proxy).
+func checkAllGreen(t *testing.T, rep *live.Report, res cliResult) {
+	t.Helper()
+	if res.code != 0 || rep.Failures != 0 {
+		t.Errorf("exit %d, %d failure(s); want 0\n%s", res.code, rep.Failures, res.stdout)
+	}
+	for _, st := range rep.Steps {
+		want := live.OK
+		if st.ID == live.StepCORS {
+			want = live.Warn
+		}
+		if st.Result != want {
+			t.Errorf("step %s: %s, want %s: %+v", st.ID, st.Result, want, st.Issues)
+		}
+	}
+	for _, f := range rep.Families {
+		want := live.OK
+		if f.Name == "MCP Inspector" {
+			want = live.Warn
+		}
+		if f.Result != want {
+			t.Errorf("%s: %s at %s (%s), want %s", f.Name, f.Result, f.Step, f.Problem, want)
+		}
+	}
+}
+
+// TestDoctorURL checks the real binary with the real binary: every
+// discovery step passes at the built-in server's /mcp and at an upstream's
+// /mcp/<name>, the table names each step, and nothing is registered.
+func TestDoctorURL(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	}))
+	defer upstream.Close()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "mcpgate.yaml")
+	if err := os.WriteFile(cfg, []byte("upstreams:\n  - name: api\n    url: "+upstream.URL+"/mcp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, data, "--config", cfg)
+
+	for _, u := range []string{srv.url, srv.base + "/mcp/api"} {
+		t.Run(strings.TrimPrefix(u, srv.base), func(t *testing.T) {
+			rep, res := doctorURL(t, u)
+			checkAllGreen(t, rep, res)
+			if t.Failed() {
+				return
+			}
+			text := mcpgateCLI(t, data, "doctor", "--url", u)
+			if text.code != 0 {
+				t.Fatalf("text output: exit %d\n%s%s", text.code, text.stdout, text.stderr)
+			}
+			for _, want := range []string{"OK    challenge", "OK    prm-resource", "OK    pkce", "WARN  cors", "OK    Claude", "every step passes", "0 step(s) failed, 1 warned."} {
+				if !strings.Contains(text.stdout, want) {
+					t.Errorf("text output lacks %q:\n%s", want, text.stdout)
+				}
+			}
+		})
+	}
+	list := mcpgateCLI(t, data, "clients", "list", "--json")
+	if list.code != 0 || strings.Contains(list.stdout, "mcpgate doctor") {
+		t.Errorf("without --register doctor registered a client (exit %d):\n%s", list.code, list.stdout)
+	}
+}
+
+// TestDoctorURLRegister registers a client for real with --register, and
+// the client is then in the store.
+func TestDoctorURLRegister(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	srv := startServer(t, data)
+	rep, res := doctorURL(t, srv.url, "--register")
+	checkAllGreen(t, rep, res)
+	var id string
+	for _, st := range rep.Steps {
+		for _, s := range st.Seen {
+			if m := regexp.MustCompile(`registered client (\S+)`).FindStringSubmatch(s); m != nil {
+				id = m[1]
+			}
+		}
+	}
+	if id == "" {
+		t.Fatalf("doctor --register reports no registered client:\n%s", res.stdout)
+	}
+	list := mcpgateCLI(t, data, "clients", "list", "--json")
+	if !strings.Contains(list.stdout, id) || !strings.Contains(list.stdout, "mcpgate doctor") {
+		t.Errorf("client %s is not in the store:\n%s%s", id, list.stdout, list.stderr)
+	}
+}
+
+// doctorInProcess runs `mcpgate doctor` through run, as main does.
+func doctorInProcess(args ...string) (stdout, stderr string, code int) {
+	var out, errb bytes.Buffer
+	code = run(context.Background(), append([]string{"doctor"}, args...), strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestDoctorURLBadArguments(t *testing.T) {
+	for _, args := range [][]string{
+		{"--url", "ftp://mcp.example.com/mcp"},
+		{"--url", "mcp.example.com/mcp"},
+		{"--url", "https://user:pw@mcp.example.com/mcp"},
+		{"--url", "https://mcp.example.com/mcp", "--timeout", "0s"},
+		{"--register"},
+	} {
+		if out, errb, code := doctorInProcess(args...); code != exitUsage {
+			t.Errorf("doctor %v: exit %d, want %d\n%s%s", args, code, exitUsage, out, errb)
+		}
+	}
+}
+
+// TestDoctorURLUnreachable: a server that does not answer in time, one
+// that is not there, one that answers garbage, and one that redirects to
+// another origin each fail the first step, within the timeout, and the
+// redirect is not followed.
+func TestDoctorURLUnreachable(t *testing.T) {
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // then the server notices the client leave
+		select {
+		case <-r.Context().Done():
+		case <-time.After(30 * time.Second):
+		}
+	}))
+	defer hang.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="https://x/y", scope="unterminated`)
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte("\xff\xfe{{{"))
+	}))
+	defer garbage.Close()
+	var elsewhereHit atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhereHit.Add(1)
+	}))
+	defer elsewhere.Close()
+	redirect := httptest.NewServer(http.RedirectHandler(elsewhere.URL+"/mcp", http.StatusTemporaryRedirect))
+	defer redirect.Close()
+
+	for _, tc := range []struct{ name, url, want string }{
+		{"timeout", hang.URL + "/mcp", "timeout"},
+		{"refused", gone.URL + "/mcp", "refused"},
+		{"garbage", garbage.URL + "/mcp", "does not parse"},
+		{"off-origin redirect", redirect.URL + "/mcp", "not followed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			out, errb, code := doctorInProcess("--url", tc.url, "--timeout", "500ms", "--json")
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("took %s with --timeout 500ms", took)
+			}
+			if code != exitError {
+				t.Fatalf("exit %d, want %d\n%s%s", code, exitError, out, errb)
+			}
+			var rep live.Report
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatal(err)
+			}
+			ch := rep.Steps[1]
+			if ch.ID != live.StepChallenge || ch.Result != live.Fail || len(ch.Issues) != 1 ||
+				len(ch.Issues[0].Families) != len(live.Families) || !strings.Contains(ch.Issues[0].Problem, tc.want) {
+				t.Errorf("challenge step = %+v, want a failure for every family saying %q", ch, tc.want)
+			}
+		})
+	}
+	if n := elsewhereHit.Load(); n != 0 {
+		t.Errorf("the off-origin redirect was followed %d time(s)", n)
+	}
+}
