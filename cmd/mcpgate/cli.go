@@ -24,7 +24,7 @@ type CLI struct {
 	OAuth      OAuthCmd      `cmd:"" name:"oauth" help:"Maintain the authorization server (signing keys)."`
 	Audit      AuditCmd      `cmd:"" help:"Show audit events."`
 	Scan       ScanCmd       `cmd:"" help:"Find leaked keys, client secrets, JWTs and private keys in files or git history."`
-	Doctor     DoctorCmd     `cmd:"" help:"Check the effective configuration against known pitfalls, each with its fix."`
+	Doctor     DoctorCmd     `cmd:"" help:"Check the effective configuration against known pitfalls, or with --url a live deployment as MCP clients meet it; each problem with its fix."`
 	Version    VersionCmd    `cmd:"" help:"Print the version."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script: source <(mcpgate completion bash)."`
 
