@@ -36,7 +36,12 @@ func (r *response) describe() string {
 		if loc == "" {
 			return fmt.Sprintf("%d without a Location", r.status)
 		}
-		return fmt.Sprintf("%d redirect to %s, to another origin: not followed", r.status, loc)
+		base, err1 := url.Parse(r.url)
+		to, err2 := url.Parse(loc)
+		if err1 == nil && err2 == nil && origin(base.ResolveReference(to)) == origin(base) {
+			return fmt.Sprintf("%d redirect to %s: too many redirects", r.status, loc)
+		}
+		return fmt.Sprintf("%d redirect to %s, another origin: not followed", r.status, loc)
 	default:
 		return fmt.Sprintf("%d", r.status)
 	}
