@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -203,5 +205,46 @@ func TestDoctorURLUnreachable(t *testing.T) {
 	}
 	if n := elsewhereHit.Load(); n != 0 {
 		t.Errorf("the off-origin redirect was followed %d time(s)", n)
+	}
+}
+
+// TestDoctorURLBehindFaultyProxy puts the real binary behind a reverse
+// proxy that drops resource_metadata from the 401, as a proxy rewriting
+// WWW-Authenticate might: doctor fails the step for the one family that
+// needs it and exits 1.
+func TestDoctorURLBehindFaultyProxy(t *testing.T) {
+	proxy := httptest.NewUnstartedServer(nil)
+	public := "http://" + proxy.Listener.Addr().String() + "/mcp"
+	srv := startServer(t, filepath.Join(t.TempDir(), "data"), "--public-url", public)
+	var listen string
+	eventually(t, 10*time.Second, func() error {
+		m := regexp.MustCompile(`msg="mcpgate listening" addr=(\S+)`).FindStringSubmatch(srv.logs.String())
+		if m == nil {
+			return fmt.Errorf("no listening address logged yet")
+		}
+		listen = m[1]
+		return nil
+	})
+	target, _ := url.Parse("http://" + listen)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = func(r *http.Response) error {
+		if v := r.Header.Get("WWW-Authenticate"); v != "" {
+			r.Header.Set("WWW-Authenticate", regexp.MustCompile(`resource_metadata="[^"]*",?\s*`).ReplaceAllString(v, ""))
+		}
+		return nil
+	}
+	proxy.Config.Handler = rp
+	proxy.Start()
+	defer proxy.Close()
+
+	rep, res := doctorURL(t, public)
+	if res.code != exitError || rep.Failures != 1 {
+		t.Fatalf("exit %d, %d failure(s); want exit 1 and one failing step\n%s", res.code, rep.Failures, res.stdout)
+	}
+	for _, f := range rep.Families {
+		failed := f.Result == live.Fail
+		if failed != (f.Name == "Cursor") || failed && f.Step != live.StepChallengeMetadata {
+			t.Errorf("%s: %s at %s (%s); want only Cursor to fail, at %s", f.Name, f.Result, f.Step, f.Problem, live.StepChallengeMetadata)
+		}
 	}
 }
