@@ -172,7 +172,11 @@ func editChallenge(edit func(string) string) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			next.ServeHTTP(&headerEditor{ResponseWriter: w, edit: func(h http.Header) {
 				if v := h.Get("WWW-Authenticate"); v != "" {
-					h.Set("WWW-Authenticate", edit(v))
+					if v = edit(v); v == "" {
+						h.Del("WWW-Authenticate")
+					} else {
+						h.Set("WWW-Authenticate", v)
+					}
 				}
 			}}, r)
 		})
@@ -283,6 +287,11 @@ func TestFaults(t *testing.T) {
 				return regexp.MustCompile(`resource_metadata="[^"]*",?\s*`).ReplaceAllString(v, "")
 			})),
 			want: map[string]want{doctor.StepChallengeMetadata: {fail: []string{"Cursor"}}},
+		},
+		{
+			name: "401 without WWW-Authenticate",
+			wrap: chain(cors, editChallenge(func(string) string { return "" })),
+			want: map[string]want{doctor.StepChallenge: {fail: []string{"Cursor"}, warn: plus(strict, sdk...)}},
 		},
 		{
 			name:  "registration needs an initial access token",

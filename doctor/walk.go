@@ -102,18 +102,15 @@ func (w *walk) challenge() bool {
 	h := strings.Join(r.header.Values("WWW-Authenticate"), ", ")
 	if h == "" {
 		c.seen(StepChallenge, "401 without WWW-Authenticate")
-		w.fail(StepChallenge, "the 401 has no WWW-Authenticate header, so clients cannot tell it wants OAuth", fix)
-		return false
+		return w.noChallenge("the 401 has no WWW-Authenticate header", fix)
 	}
 	c.seen(StepChallenge, "401, WWW-Authenticate: %s", clip(h, 200))
 	ch, found, err := bearerChallenge(h)
 	if err != nil {
-		w.fail(StepChallenge, "WWW-Authenticate does not parse: "+err.Error(), fix)
-		return false
+		return w.noChallenge("WWW-Authenticate does not parse: "+err.Error(), fix)
 	}
 	if !found {
-		w.fail(StepChallenge, "the 401 has no Bearer challenge", fix)
-		return false
+		return w.noChallenge("the 401 has no Bearer challenge", fix)
 	}
 	if ch.Params["scope"] == "" {
 		c.seen(StepChallenge, "no scope hint: clients take scopes_supported from the metadata")
@@ -138,6 +135,19 @@ func (w *walk) challenge() bool {
 		return false
 	}
 	w.prmURL = rm
+	return true
+}
+
+// noChallenge is a 401 without a Bearer challenge to read: clients that
+// probe the well-known metadata URLs go on (the TypeScript SDK calls its
+// auth flow on any 401), the others stop.
+func (w *walk) noChallenge(problem, fix string) bool {
+	if w.f.PRMFromChallengeOnly {
+		w.fail(StepChallenge, problem+", the only place these clients look for the metadata URL", fix)
+		return false
+	}
+	w.warn(StepChallenge, problem+": these clients go on to the well-known metadata URLs", fix)
+	w.prmURL = ""
 	return true
 }
 
