@@ -42,8 +42,9 @@ type Family struct {
 	// is cross-origin and needs CORS. BrowserOrigin is the page's origin.
 	Browser       bool   `json:"browser,omitempty"`
 	BrowserOrigin string `json:"browser_origin,omitempty"`
-	// BrowserOptional: the browser client also has a mode that does not
-	// need CORS, so CORS problems are warnings rather than failures.
+	// BrowserOptional: the browser client can also send its requests
+	// through a local proxy, which needs no CORS, so CORS problems are
+	// warnings rather than failures.
 	BrowserOptional bool `json:"browser_optional,omitempty"`
 }
 
@@ -73,7 +74,7 @@ var Families = []Family{
 	},
 	{
 		Name:                     "MCP Inspector",
-		Basis:                    "the TypeScript SDK's client/auth.js run in the Inspector's web page; its Direct connection fetches from the page, its default Via Proxy connection through its local proxy",
+		Basis:                    "the TypeScript SDK's client/auth.js, which the Inspector's web page runs; the Inspector's client/src/App.tsx and lib/oauth/ for its connection and OAuth modes (Direct from the page, or through its local proxy)",
 		ChallengeURLStopsProbing: true,
 		LegacyWithoutPRM:         true,
 		OIDCDiscovery:            true,

@@ -476,8 +476,8 @@ func (w *walk) cors() bool {
 		what = "no CORS at all: "
 	}
 	if w.f.BrowserOptional {
-		w.warn(StepCORS, what+strings.Join(problems, ", ")+": the page cannot connect directly (the Inspector's Direct connection); its default Via Proxy connection is unaffected",
-			fix+"; or connect the Inspector Via Proxy")
+		w.warn(StepCORS, what+strings.Join(problems, ", ")+": the page cannot make these requests itself (the Inspector's Direct connection, or its OAuth requests in Direct mode); routed through the Inspector's proxy they work",
+			fix+"; or set the Inspector's connection and OAuth requests to go through its proxy")
 		return true
 	}
 	w.fail(StepCORS, what+strings.Join(problems, ", "), fix)
