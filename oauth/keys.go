@@ -2,23 +2,18 @@ package oauth
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/jose"
+	"github.com/mcpgate/mcpgate/seal"
 )
 
 // Access tokens are signed RS256: every JWT library and resource server
 // supports it (OpenID Connect makes it mandatory), and verifying it costs
 // about a third of ES256 on the gateway's hot path.
-
-// encPrefix marks a private key encrypted with Options.KeyEncryptionKey.
-const encPrefix = "mcpgate-aesgcm:"
 
 // ErrKeyDecryption means a signing key in the store is encrypted and
 // neither Options.KeyEncryptionKey nor Options.PreviousKeyEncryptionKey
@@ -26,24 +21,26 @@ const encPrefix = "mcpgate-aesgcm:"
 // encrypted with, or none.
 var ErrKeyDecryption = errors.New("oauth: signing key cannot be decrypted")
 
+// encPrefix marks a private key encrypted with Options.KeyEncryptionKey.
+const encPrefix = seal.Prefix
+
+// keyAAD is the associated data signing keys are sealed with: the prefix
+// itself, as stores written before package seal existed have it.
+var keyAAD = []byte(encPrefix)
+
+func (s *Server) sealKeys() seal.Keys {
+	return seal.Keys{Current: s.opts.KeyEncryptionKey, Previous: s.opts.PreviousKeyEncryptionKey}
+}
+
 func (s *Server) sealKey(der []byte) ([]byte, error) {
 	if len(s.opts.KeyEncryptionKey) == 0 {
 		return der, nil
 	}
-	gcm, err := newGCM(s.opts.KeyEncryptionKey)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, gcm.NonceSize())
-	rand.Read(nonce)
-	out := append([]byte(encPrefix), nonce...)
-	return gcm.Seal(out, nonce, der, []byte(encPrefix)), nil
+	return s.sealKeys().Seal(der, keyAAD)
 }
 
 // sealed reports whether a stored private key is encrypted.
-func sealed(stored []byte) bool {
-	return len(stored) >= len(encPrefix) && string(stored[:len(encPrefix)]) == encPrefix
-}
+func sealed(stored []byte) bool { return seal.Sealed(stored) }
 
 // openKey returns the PKCS #8 DER of a stored private key, and whether it
 // was sealed with the current KeyEncryptionKey (false for a key stored
@@ -55,31 +52,14 @@ func (s *Server) openKey(stored []byte) (der []byte, current bool, err error) {
 	if len(s.opts.KeyEncryptionKey) == 0 {
 		return nil, false, fmt.Errorf("%w: it is encrypted and no KeyEncryptionKey is set", ErrKeyDecryption)
 	}
-	rest := stored[len(encPrefix):]
-	for i, kek := range [][]byte{s.opts.KeyEncryptionKey, s.opts.PreviousKeyEncryptionKey} {
-		if len(kek) == 0 {
-			continue
-		}
-		gcm, err := newGCM(kek)
-		if err != nil {
-			return nil, false, err
-		}
-		if len(rest) < gcm.NonceSize() {
-			return nil, false, fmt.Errorf("%w: it is truncated", ErrKeyDecryption)
-		}
-		if der, err := gcm.Open(nil, rest[:gcm.NonceSize()], rest[gcm.NonceSize():], []byte(encPrefix)); err == nil {
-			return der, i == 0, nil
-		}
+	der, current, err = s.sealKeys().Open(stored, keyAAD)
+	if errors.Is(err, seal.ErrOpen) {
+		return nil, false, fmt.Errorf("%w: it was encrypted with another KeyEncryptionKey, or is damaged", ErrKeyDecryption)
 	}
-	return nil, false, fmt.Errorf("%w: it was encrypted with another KeyEncryptionKey", ErrKeyDecryption)
-}
-
-func newGCM(kek []byte) (cipher.AEAD, error) {
-	b, err := aes.NewCipher(kek)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return cipher.NewGCM(b)
+	return der, current, nil
 }
 
 // EncryptSigningKeys stores every signing key encrypted with

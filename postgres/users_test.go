@@ -22,3 +22,11 @@ func TestUserAdmin(t *testing.T) {
 		return db
 	})
 }
+
+func TestFederation(t *testing.T) {
+	storetest.RunFederation(t, func(t *testing.T) storetest.FederationStore {
+		db := mustOpen(t, testURL(t))
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}

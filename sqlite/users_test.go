@@ -40,3 +40,11 @@ func TestUserAdmin(t *testing.T) {
 		return db
 	})
 }
+
+func TestFederation(t *testing.T) {
+	storetest.RunFederation(t, func(t *testing.T) storetest.FederationStore {
+		db := mustOpen(t, t.TempDir())
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}
