@@ -74,3 +74,14 @@ type IdPTokenStore interface {
 	// DeleteIdPTokens removes the tokens of subject; ErrNotFound if none.
 	DeleteIdPTokens(ctx context.Context, subject string) error
 }
+
+// Audit reasons of a request refused because the server behind needs the
+// caller's identity provider token.
+const (
+	// ReasonSignInAgain: mcpgate holds no usable token of the user's
+	// identity provider (the provider refused the refresh).
+	ReasonSignInAgain = "idp_sign_in_required"
+	// ReasonNotFederated: the caller did not sign in at an identity
+	// provider through mcpgate (an API key, another issuer's token).
+	ReasonNotFederated = "not_federated"
+)

@@ -20,6 +20,7 @@ import (
 	"github.com/mcpgate/mcpgate/alert"
 	"github.com/mcpgate/mcpgate/authn"
 	"github.com/mcpgate/mcpgate/authz"
+	"github.com/mcpgate/mcpgate/federation"
 	"github.com/mcpgate/mcpgate/demo"
 	"github.com/mcpgate/mcpgate/oauth"
 	"github.com/mcpgate/mcpgate/pipeline"
@@ -81,6 +82,10 @@ type Options struct {
 	// keys (and Verifiers) only. The store must then also implement
 	// mcpgate.UserStore (both SQLite and Postgres do).
 	AuthServer *oauth.Server
+	// Federation, when set with AuthServer, offers sign-in at upstream
+	// OpenID providers on the sign-in page, with the callback at
+	// login.Callback (see package federation).
+	Federation *federation.Federation
 	// ScopesSupported is advertised in metadata and in 401 scope hints;
 	// nil uses the built-in server's scopes.
 	ScopesSupported []string

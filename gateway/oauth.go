@@ -135,10 +135,15 @@ func (g *Gateway) setupOAuth(mux *http.ServeMux, srv *oauth.Server) error {
 	if !ok {
 		return fmt.Errorf("gateway: the store does not support local users")
 	}
+	var fed login.Federation
+	if g.opts.Federation != nil {
+		fed = g.opts.Federation
+	}
 	pages, err := login.New(login.OAuthBackend(srv, srv), users, srv.Grants(), g.keys, &login.Options{
-		Issuer: srv.Issuer(),
-		Now:    g.opts.Now,
-		Logger: g.logger,
+		Federation: fed,
+		Issuer:     srv.Issuer(),
+		Now:        g.opts.Now,
+		Logger:     g.logger,
 		Alerts: func(_ context.Context, kind string, attrs ...any) {
 			g.opts.Alerts(loginAlert(g.opts.Now(), kind, attrs))
 		},

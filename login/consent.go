@@ -216,6 +216,8 @@ func (p *Pages) stillAllowed(ctx context.Context, s *session) bool {
 			p.log.Error("login: check API key", "key_id", s.KeyID, "err", err)
 		}
 		return err == nil
+	case mcpgate.MethodFederated:
+		return p.fed != nil
 	}
 	return true
 }

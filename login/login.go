@@ -103,6 +103,9 @@ type Options struct {
 	// top of this process's own throttle, so a lockout holds across
 	// replicas. Nil keeps the throttle in this process only.
 	Limiter mcpgate.Limiter
+	// Federation, when set, offers sign-in at upstream OpenID providers
+	// beside the password form (see federation.go).
+	Federation Federation
 }
 
 // AlertSigninLockout is the kind of alert raised when sign-in locks out a
@@ -150,6 +153,7 @@ type Pages struct {
 	userLimit *throttle
 	addrLimit *throttle
 	limiter   mcpgate.Limiter // shared by every replica; nil: none
+	fed       Federation      // nil: no federated sign-in
 	// hashing bounds concurrent argon2 runs: each takes 19 MiB.
 	hashing   chan struct{}
 	dummyHash string
@@ -215,6 +219,7 @@ func New(backend Backend, users mcpgate.UserStore, grants mcpgate.GrantStore, ke
 		userLimit: newThrottle(throttleFree, throttleBase, throttleMax, throttleForget, throttleLimit),
 		addrLimit: newThrottle(throttleFreeAddr, throttleBase, throttleMax, throttleForget, throttleLimit),
 		limiter:   o.Limiter,
+		fed:       o.Federation,
 		hashing:   make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 		dummyHash: dummy,
 		tmpl:      tmpl,
@@ -241,6 +246,8 @@ func (p *Pages) Handler() http.Handler {
 	mux.HandleFunc("POST /apps", p.postApps)
 	mux.HandleFunc("POST /logout", p.postLogout)
 	mux.HandleFunc("GET /login/style.css", serveCSS)
+	mux.HandleFunc("GET /login/oidc/start", p.startFederated)
+	mux.HandleFunc("GET "+Callback, p.federatedCallback)
 	return p.cop.Handler(withPageDefaults(mux))
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/federation"
 )
 
 // Messages shown on the sign-in page. The password one is the same for an
@@ -33,6 +34,7 @@ type loginPage struct {
 	Error      string
 	KeyLogin   bool // offer the API-key form
 	KeyError   bool // the error belongs to the API-key form
+	Providers  []federation.ProviderInfo
 }
 
 // nextURL is where a signed-in person goes: on to consent for a pending
@@ -77,6 +79,9 @@ func (p *Pages) showLogin(w http.ResponseWriter, r *http.Request, status int, pa
 	}
 	page.CSRF = token
 	page.KeyLogin = p.keys != nil
+	if p.fed != nil {
+		page.Providers = p.fed.Providers()
+	}
 	p.render(w, status, "login.html", page, target)
 }
 

@@ -57,6 +57,11 @@ func ValidateUsername(name string) error {
 			return fmt.Errorf("user name %q contains a space or control character", name)
 		}
 	}
+	// Federated people's subjects start so (federation.Subject); a local
+	// user of that name would share their notes, grants and tokens.
+	if strings.HasPrefix(name, "oidc:") {
+		return fmt.Errorf("user name %q: names starting with oidc: are those of people who sign in with an identity provider", name)
+	}
 	return nil
 }
 

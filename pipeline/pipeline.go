@@ -434,7 +434,7 @@ func (p *Pipeline) audit(x *exchange, r *http.Request, rf *refusal.Refusal) {
 			ev.Reason = mcpgate.DecisionUnauthenticated
 		}
 	} else {
-		ev.Decision = decisionFor(ev.Status)
+		ev.Decision, ev.Reason = decisionFor(ev.Status), x.req.Reason
 	}
 	if len(x.req.Calls) == 0 {
 		p.opts.Audit(&ev)

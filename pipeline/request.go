@@ -30,6 +30,10 @@ type Request struct {
 	Calls []authz.Call
 	// Batch is true when Body is a JSON array.
 	Batch bool
+	// Reason is set by the handler behind when it refuses a request the
+	// pipeline admitted (an audit reason, see mcpgate.Reason); the audit
+	// event records it.
+	Reason string
 
 	reserved bool // a place in the session table waits for this request
 }

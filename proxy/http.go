@@ -84,6 +84,7 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, rf := h.forward(r, x)
 	if resp == nil {
 		if rf != nil {
+			req.Reason = auditReason(rf)
 			refusal.Write(w, rf)
 		}
 		return // nil and nil: the client went away, nobody to answer
@@ -142,6 +143,9 @@ func (h *HTTP) forward(r *http.Request, x *exchange) (*http.Response, *refusal.R
 	if err != nil {
 		h.opts.Logger.Error("proxy: identity token", "err", err)
 		return nil, &refusal.Refusal{Kind: refusal.Internal, ID: x.req.SingleID(), Err: err}
+	}
+	if rf := h.credential(out, x); rf != nil {
+		return nil, rf
 	}
 	resp, err := h.opts.Transport.RoundTrip(out)
 	if err != nil {

@@ -20,6 +20,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -48,6 +49,13 @@ type Options struct {
 	Transport http.RoundTripper
 	// Identity says how the principal is told to the upstream.
 	Identity IdentityOptions
+	// Credential, when set, gives the Authorization header sent to an
+	// HTTP upstream for the principal: mcpgate's own credential for that
+	// user, such as the token their identity provider issued to mcpgate
+	// (federation.Federation.Authorization); the client's credentials are
+	// never passed on. An error refuses the request: a *refusal.Refusal
+	// as it is, anything else as an internal error.
+	Credential func(ctx context.Context, pr *mcpgate.Principal) (string, error)
 	// Logger receives upstream errors; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

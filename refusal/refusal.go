@@ -53,6 +53,10 @@ const (
 	UpstreamUnusable                    // 502: its answer could not be checked, so it is withheld
 	UpstreamRejected                    // 502: it refused mcpgate's own credentials for it
 	Internal                            // 500
+	// SignInRequired (403): the server behind needs the caller's token
+	// from their identity provider, which mcpgate does not hold (any
+	// more); the message tells the person to sign in again.
+	SignInRequired
 )
 
 // JSON-RPC error codes used in refusals.
@@ -103,6 +107,7 @@ var table = [...]row{
 	UpstreamUnusable:    {http.StatusBadGateway, mcpgate.DecisionError, shapeRPC, CodeInternalError, "upstream_unusable", "upstream response unusable", "upstream_unusable"},
 	UpstreamRejected:    {http.StatusBadGateway, mcpgate.DecisionError, shapeRPC, CodeInternalError, "upstream_rejected", "the upstream server refused the gateway's credentials", "upstream_rejected"},
 	Internal:            {http.StatusInternalServerError, mcpgate.DecisionError, shapeRPC, CodeInternalError, "internal", "internal error", "internal"},
+	SignInRequired:      {http.StatusForbidden, mcpgate.DecisionDeny, shapeRPC, CodeServerError, "sign_in_required", "sign in again", mcpgate.ReasonSignInAgain},
 }
 
 // Status is the HTTP status of k.

@@ -37,6 +37,9 @@ type Config struct {
 	Issuers       []IssuerConfig       `yaml:"issuers"`
 	Introspection *IntrospectionConfig `yaml:"introspection"`
 
+	// OpenID providers offered on the sign-in page (see federation.go).
+	LoginProviders []LoginProviderConfig `yaml:"login_providers"`
+
 	// Security alerts by webhook (see alerts.go).
 	Alerts *AlertsConfig `yaml:"alerts"`
 }
@@ -52,6 +55,11 @@ type UpstreamConfig struct {
 	// the authorization server's key (verifiable with /jwks.json), beside
 	// the plain identity headers. HTTP upstreams only.
 	IdentityJWT bool `yaml:"identity_jwt"`
+	// ForwardIDPToken sends the caller's access token from the identity
+	// provider they signed in with (login_providers) as Authorization:
+	// mcpgate's own token for that user, refreshed when it expires, never
+	// the MCP client's. HTTP upstreams only.
+	ForwardIDPToken bool `yaml:"forward_idp_token"`
 }
 
 // LoadConfig reads and checks a config file. Unknown keys are errors, so a
@@ -83,6 +91,9 @@ func parseConfig(b []byte) (*Config, error) {
 		}
 		if u.IdentityJWT && u.URL == "" {
 			return nil, fmt.Errorf("upstream %q: identity_jwt applies to url upstreams only", u.Name)
+		}
+		if u.ForwardIDPToken && u.URL == "" {
+			return nil, fmt.Errorf("upstream %q: forward_idp_token applies to url upstreams only", u.Name)
 		}
 		if u.Policy != nil {
 			if err := u.Policy.Validate(); err != nil {

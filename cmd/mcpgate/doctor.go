@@ -158,6 +158,10 @@ func (d *doctorEnv) secretValues() []diagnosis {
 	if c.AlertSecret == "" && file.Alerts != nil {
 		settings[2] = setting{"alerts.secret (config file)", file.Alerts.Secret}
 	}
+	settings = append(settings, setting{"--login-client-secret", c.LoginClientSecret})
+	for _, lp := range file.LoginProviders {
+		settings = append(settings, setting{"login_providers[" + lp.Issuer + "].client_secret (config file)", lp.ClientSecret})
+	}
 	settings = append(settings,
 		setting{"--encryption-key", d.g.EncryptionKey},
 		setting{"--encryption-key-previous", d.g.EncryptionKeyPrevious})

@@ -13,8 +13,10 @@ import (
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/authz"
+	"github.com/mcpgate/mcpgate/federation"
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/proxy"
+	"github.com/mcpgate/mcpgate/seal"
 )
 
 // ServeCmd runs the gateway.
@@ -47,6 +49,13 @@ type ServeCmd struct {
 	IntrospectionClientID     string        `help:"Client id mcpgate authenticates to the introspection endpoint with." env:"MCPGATE_INTROSPECTION_CLIENT_ID" placeholder:"ID"`
 	IntrospectionClientSecret string        `help:"Its secret: env:NAME or file:PATH (a bare value is taken literally)." env:"MCPGATE_INTROSPECTION_CLIENT_SECRET" placeholder:"REF"`
 	IDPTimeout                time.Duration `name:"idp-timeout" help:"Longest wait for an identity provider; a token that needs one that does not answer is refused." env:"MCPGATE_IDP_TIMEOUT" default:"5s"`
+
+	// Sign-in with an identity provider (federation.go); several go in the
+	// config file.
+	LoginIssuer       string `name:"login-issuer" help:"Offer sign-in with this OpenID provider (its issuer URL; https, or http on loopback) on the sign-in page. Register <public origin>/login/oidc/callback as its redirect URI." env:"MCPGATE_LOGIN_ISSUER" placeholder:"URL"`
+	LoginClientID     string `name:"login-client-id" help:"mcpgate's client id at the --login-issuer provider." env:"MCPGATE_LOGIN_CLIENT_ID" placeholder:"ID"`
+	LoginClientSecret string `name:"login-client-secret" help:"Its client secret: env:NAME or file:PATH (a bare value is taken literally)." env:"MCPGATE_LOGIN_CLIENT_SECRET" placeholder:"REF"`
+	LoginName         string `name:"login-name" help:"The provider's name on the sign-in button (default: its host)." env:"MCPGATE_LOGIN_NAME" placeholder:"NAME"`
 
 	AlertFlags `embed:""` // security alerts by webhook (alerts.go)
 	AdminFlags `embed:""` // admin listener, metrics and retention (admin.go)
@@ -151,8 +160,13 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		opts.Verifiers = append(opts.Verifiers, idps)
 		opts.OnChange = idps.Apply
 	}
+	fed, err := c.federation(g, store, seal.Keys{Current: kek, Previous: previousKEK}, logger)
+	if err != nil {
+		return err
+	}
+	opts.Federation = fed
 	var closeUpstreams func()
-	opts.Upstreams, closeUpstreams, err = c.upstreams(g, logger, sign)
+	opts.Upstreams, closeUpstreams, err = c.upstreams(g, logger, sign, fed)
 	if err != nil {
 		return err
 	}
@@ -220,7 +234,7 @@ func storeName(g *Globals) string {
 // upstreams builds the fronted MCP servers from flags and the config file.
 // A --upstream or --upstream-cmd flag serves at /mcp itself. sign, nil
 // without the authorization server, signs identity assertions.
-func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger, sign func(map[string]any) (string, error)) ([]gateway.Upstream, func(), error) {
+func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger, sign func(map[string]any) (string, error), fed *federation.Federation) ([]gateway.Upstream, func(), error) {
 	cfgs := append([]UpstreamConfig(nil), g.file.Upstreams...)
 	switch {
 	case c.Upstream != "":
@@ -247,6 +261,13 @@ func (c *ServeCmd) upstreams(g *Globals, logger *slog.Logger, sign func(map[stri
 				return nil, nil, usagef("upstream %q: identity_jwt needs the authorization server (drop --no-oauth)", u.Name)
 			}
 			po.Identity.Sign = sign
+		}
+		if err := checkForwardIDPToken(u, fed); err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		if u.ForwardIDPToken {
+			po.Credential = fed.Authorization
 		}
 		h, closeFn, err := proxy.New(u.Upstream, po)
 		if err != nil {
