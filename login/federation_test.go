@@ -1,0 +1,366 @@
+package login
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/federation"
+	"github.com/mcpgate/mcpgate/inmem"
+	"github.com/mcpgate/mcpgate/seal"
+)
+
+// fakeOP is an OpenID provider on httptest whose ID tokens a test can
+// spoil: discovery, a JWKS with one RSA key, and a token endpoint that
+// checks the client's secret and the PKCE verifier before it answers.
+type fakeOP struct {
+	t     *testing.T
+	srv   *httptest.Server
+	key   *rsa.PrivateKey
+	now   func() time.Time
+	mu    sync.Mutex
+	codes map[string]fakeCode
+	// spoil edits the claims (and may change the alg) of the next ID
+	// tokens.
+	spoil func(claims jwt.MapClaims) jwt.SigningMethod
+	// exchanges counts codes the token endpoint accepted.
+	exchanges int
+}
+
+type fakeCode struct{ nonce, challenge, sub string }
+
+const fakeClientID, fakeClientSecret = "mcpgate-test", "op-secret" // gitleaks:allow
+
+func newFakeOP(t *testing.T, now func() time.Time) *fakeOP {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := &fakeOP{t: t, key: key, now: now, codes: map[string]fakeCode{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{
+			"issuer": op.srv.URL, "authorization_endpoint": op.srv.URL + "/authorize",
+			"token_endpoint": op.srv.URL + "/token", "jwks_uri": op.srv.URL + "/jwks",
+		})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		e := big.NewInt(int64(key.E)).Bytes()
+		json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
+			"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
+			"n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()), "e": base64.RawURLEncoding.EncodeToString(e),
+		}}})
+	})
+	mux.HandleFunc("POST /token", op.token)
+	op.srv = httptest.NewServer(mux)
+	t.Cleanup(op.srv.Close)
+	return op
+}
+
+// authorize plays the person signing in as sub at the provider: it reads
+// the authorization request the pages sent the browser to and returns
+// the callback path with a new code.
+func (op *fakeOP) authorize(authURL, sub string) string {
+	op.t.Helper()
+	u, err := url.Parse(authURL)
+	if err != nil || !strings.HasPrefix(authURL, op.srv.URL+"/authorize?") {
+		op.t.Fatalf("not sent to the provider: %q", authURL)
+	}
+	q := u.Query()
+	if q.Get("response_type") != "code" || q.Get("client_id") != fakeClientID || q.Get("code_challenge_method") != "S256" ||
+		q.Get("code_challenge") == "" || q.Get("nonce") == "" || len(q.Get("state")) < 43 || !strings.Contains(q.Get("scope"), "openid") {
+		op.t.Fatalf("authorization request lacks code flow, PKCE S256, nonce, state or openid: %s", u.RawQuery)
+	}
+	code := fmt.Sprintf("code-%d", len(op.codes)+1)
+	op.mu.Lock()
+	op.codes[code] = fakeCode{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), sub: sub}
+	op.mu.Unlock()
+	cb, _ := url.Parse(q.Get("redirect_uri"))
+	return cb.Path + "?" + url.Values{"code": {code}, "state": {q.Get("state")}, "iss": {op.srv.URL}}.Encode()
+}
+
+func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
+	id, secret, ok := r.BasicAuth()
+	if !ok {
+		id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
+	}
+	op.mu.Lock()
+	c, found := op.codes[r.PostFormValue("code")]
+	delete(op.codes, r.PostFormValue("code"))
+	op.mu.Unlock()
+	sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
+	if id != fakeClientID || secret != fakeClientSecret || !found ||
+		base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"error":"invalid_grant"}`))
+		return
+	}
+	now := op.now()
+	claims := jwt.MapClaims{"iss": op.srv.URL, "sub": c.sub, "aud": fakeClientID, "nonce": c.nonce,
+		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "preferred_username": c.sub}
+	method := jwt.SigningMethod(jwt.SigningMethodRS256)
+	if op.spoil != nil {
+		if m := op.spoil(claims); m != nil {
+			method = m
+		}
+	}
+	tok := jwt.NewWithClaims(method, claims)
+	tok.Header["kid"] = "k1"
+	var key any = op.key
+	if method == jwt.SigningMethodHS256 {
+		key = []byte("a published key is no secret")
+	}
+	idToken, err := tok.SignedString(key)
+	if err != nil {
+		op.t.Error(err)
+	}
+	op.mu.Lock()
+	op.exchanges++
+	op.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"access_token": "op-access-" + c.sub, "refresh_token": "op-refresh-" + c.sub, // gitleaks:allow
+		"token_type": "Bearer", "expires_in": 300, "id_token": idToken})
+}
+
+// fedEnv is the pages with federated sign-in at a fakeOP.
+type fedEnv struct {
+	*env
+	op    *fakeOP
+	store *inmem.FederationStore
+	fed   *federation.Federation
+}
+
+func newFedEnv(t *testing.T) *fedEnv {
+	t.Helper()
+	fe := &fedEnv{store: inmem.NewFederationStore()}
+	var opURL string
+	fe.env = newEnv(t, func(o *Options) {
+		fe.op = newFakeOP(t, o.Now)
+		opURL = fe.op.srv.URL
+		f, err := federation.New(fe.store, []federation.Provider{{
+			Name: "Acme SSO", Issuer: opURL, ClientID: fakeClientID,
+			ClientSecret: func() (string, error) { return fakeClientSecret, nil },
+		}}, &federation.Options{
+			RedirectURL: "http://127.0.0.1:8080" + Callback,
+			Keys:        seal.Keys{Current: make([]byte, 32)},
+			Now:         o.Now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fe.fed = f
+		o.Federation = f
+	})
+	return fe
+}
+
+// start follows the provider button for request req and returns where
+// the browser was sent.
+func (fe *fedEnv) start(a *agent, req string) string {
+	fe.t.Helper()
+	page := a.get("/login?req=" + url.QueryEscape(req))
+	wantStatus(fe.t, page, http.StatusOK)
+	if !strings.Contains(page.Body, `id="provider-0"`) || !strings.Contains(page.Body, "Sign in with Acme SSO") {
+		fe.t.Fatalf("sign-in page offers no provider:\n%s", page.Body)
+	}
+	res := a.get("/login/oidc/start?provider=0&req=" + url.QueryEscape(req))
+	if res.Status != http.StatusSeeOther {
+		fe.t.Fatalf("start: status %d: %s", res.Status, res.Body)
+	}
+	return res.Header.Get("Location")
+}
+
+func (fe *fedEnv) tokensOf(sub string) *mcpgate.IdPTokens {
+	t, err := fe.store.IdPTokens(fe.t.Context(), federation.Subject(fe.op.srv.URL, sub))
+	if err != nil {
+		return nil
+	}
+	return t
+}
+
+// TestFederatedSignIn signs in at the provider for a pending request: the
+// browser lands on consent as the federated subject, the session approves
+// as that subject, and the provider's tokens are kept sealed.
+func TestFederatedSignIn(t *testing.T) {
+	fe := newFedEnv(t)
+	req := fe.backend.addRequest("cli-app", appRedirect, "notes:read")
+	a := fe.agent()
+	cb := fe.op.authorize(fe.start(a, req), "alice@acme")
+	if _, ok := a.cookies["mcpgate-oidc"]; !ok {
+		t.Fatalf("no state cookie set; cookies %v", a.cookies)
+	}
+	res := a.get(cb)
+	wantRedirect(t, res, "/consent?req="+req)
+	if _, ok := a.cookies["mcpgate-oidc"]; ok {
+		t.Error("state cookie kept after the callback")
+	}
+	page := a.get("/consent?req=" + req)
+	wantStatus(t, page, http.StatusOK)
+	wantSub := federation.Subject(fe.op.srv.URL, "alice@acme")
+	res = a.post("/consent", url.Values{"csrf": {csrf(t, page)}, "req": {req}, "action": {"approve"}, "scope": {"notes:read"}})
+	if res.Status != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), appRedirect) {
+		t.Fatalf("approve: %d %s", res.Status, res.Header.Get("Location"))
+	}
+	ap, _ := fe.backend.lastApproval()
+	if ap.User.Subject != wantSub || ap.User.Method != mcpgate.MethodFederated || ap.User.KeyID != "" {
+		t.Errorf("approved as %+v, want subject %s by %s", ap.User, wantSub, mcpgate.MethodFederated)
+	}
+	tok := fe.tokensOf("alice@acme")
+	if tok == nil {
+		t.Fatal("no provider tokens kept")
+	}
+	if strings.Contains(string(tok.AccessToken), "op-access") || strings.Contains(string(tok.RefreshToken), "op-refresh") {
+		t.Error("provider tokens stored in the clear")
+	}
+	// mcpgate's own principal for that user gets the token for upstreams.
+	got, err := fe.fed.AccessToken(t.Context(), &mcpgate.Principal{Subject: wantSub, Method: mcpgate.MethodOAuth})
+	if err != nil || got != "op-access-alice@acme" {
+		t.Errorf("AccessToken = %q, %v", got, err)
+	}
+}
+
+// TestFederatedCallbackRefusals: the callback links nothing unless the
+// state is this browser's, known, and new, and the ID token is the
+// provider's, for this client, with this sign-in's nonce.
+func TestFederatedCallbackRefusals(t *testing.T) {
+	fe := newFedEnv(t)
+	req := fe.backend.addRequest("cli-app", appRedirect, "notes:read")
+
+	t.Run("forged state", func(t *testing.T) {
+		a := fe.agent()
+		fe.op.authorize(fe.start(a, req), "mallory")
+		forged := strings.Repeat("A", 43)
+		a.cookies["mcpgate-oidc"] = forged // the attacker's own page cannot do even this
+		res := a.get(Callback + "?code=code-1&state=" + forged)
+		wantStatus(t, res, http.StatusBadRequest)
+		if fe.op.exchanges != 0 || fe.tokensOf("mallory") != nil {
+			t.Error("a forged state exchanged a code or linked tokens")
+		}
+		if _, ok := a.cookies["mcpgate-session"]; ok {
+			t.Error("a forged state started a session")
+		}
+	})
+
+	t.Run("missing cookie", func(t *testing.T) {
+		a := fe.agent()
+		cb := fe.op.authorize(fe.start(a, req), "bob")
+		victim := fe.agent() // another browser, handed the callback link
+		res := victim.get(cb)
+		wantStatus(t, res, http.StatusBadRequest)
+		if _, ok := victim.cookies["mcpgate-session"]; ok || fe.tokensOf("bob") != nil {
+			t.Error("a callback without the state cookie signed in")
+		}
+		// The state was not used up by the refused attempt: the browser
+		// that started the sign-in still finishes it.
+		wantRedirect(t, a.get(cb), "/consent?req="+req)
+	})
+
+	t.Run("replayed state", func(t *testing.T) {
+		a := fe.agent()
+		cookieBefore := ""
+		cb := fe.op.authorize(fe.start(a, req), "carol-idp")
+		cookieBefore = a.cookies["mcpgate-oidc"]
+		wantRedirect(t, a.get(cb), "/consent?req="+req)
+		exchanged := fe.op.exchanges
+		a.cookies["mcpgate-oidc"] = cookieBefore // replay with the cookie too
+		delete(a.cookies, "mcpgate-session")
+		res := a.get(cb)
+		wantStatus(t, res, http.StatusBadRequest)
+		if fe.op.exchanges != exchanged {
+			t.Error("a replayed state exchanged a code again")
+		}
+		if _, ok := a.cookies["mcpgate-session"]; ok {
+			t.Error("a replayed state started a session")
+		}
+	})
+
+	spoilers := []struct {
+		name  string
+		spoil func(jwt.MapClaims) jwt.SigningMethod
+	}{
+		{"wrong nonce", func(c jwt.MapClaims) jwt.SigningMethod { c["nonce"] = "another sign-in's nonce"; return nil }},
+		{"missing nonce", func(c jwt.MapClaims) jwt.SigningMethod { delete(c, "nonce"); return nil }},
+		{"another audience", func(c jwt.MapClaims) jwt.SigningMethod { c["aud"] = "some-other-app"; return nil }},
+		{"audiences without azp", func(c jwt.MapClaims) jwt.SigningMethod { c["aud"] = []string{fakeClientID, "other"}; return nil }},
+		{"another issuer", func(c jwt.MapClaims) jwt.SigningMethod { c["iss"] = "https://evil.example.com"; return nil }},
+		{"expired", func(c jwt.MapClaims) jwt.SigningMethod {
+			c["exp"] = time.Unix(c["iat"].(int64), 0).Add(-time.Hour).Unix()
+			return nil
+		}},
+		{"HS256 with a public key", func(c jwt.MapClaims) jwt.SigningMethod { return jwt.SigningMethodHS256 }},
+		{"no sub", func(c jwt.MapClaims) jwt.SigningMethod { delete(c, "sub"); return nil }},
+	}
+	for _, sp := range spoilers {
+		t.Run(sp.name, func(t *testing.T) {
+			fe.op.spoil = sp.spoil
+			defer func() { fe.op.spoil = nil }()
+			sub := "victim-" + strings.ReplaceAll(sp.name, " ", "-")
+			a := fe.agent()
+			res := a.get(fe.op.authorize(fe.start(a, req), sub))
+			wantStatus(t, res, http.StatusUnauthorized)
+			if _, ok := a.cookies["mcpgate-session"]; ok || fe.tokensOf(sub) != nil {
+				t.Error("an ID token that proves nothing signed in")
+			}
+		})
+	}
+
+	t.Run("issuer mix-up", func(t *testing.T) {
+		a := fe.agent()
+		cb := fe.op.authorize(fe.start(a, req), "dave-idp")
+		cb = strings.Replace(cb, "iss="+url.QueryEscape(fe.op.srv.URL), "iss="+url.QueryEscape("https://other-idp.example.com"), 1)
+		wantStatus(t, a.get(cb), http.StatusUnauthorized)
+		if fe.tokensOf("dave-idp") != nil {
+			t.Error("an authorization response from another issuer linked tokens")
+		}
+	})
+
+	t.Run("cancelled at the provider", func(t *testing.T) {
+		a := fe.agent()
+		u, _ := url.Parse(fe.start(a, req))
+		res := a.get(Callback + "?error=access_denied&state=" + url.QueryEscape(u.Query().Get("state")))
+		wantStatus(t, res, http.StatusUnauthorized)
+		if !strings.Contains(res.Body, "/login?req="+req) {
+			t.Errorf("no way back to the sign-in page of the request:\n%s", res.Body)
+		}
+	})
+
+	t.Run("unknown provider", func(t *testing.T) {
+		wantStatus(t, fe.agent().get("/login/oidc/start?provider=7&req="+req), http.StatusNotFound)
+	})
+
+	t.Run("unknown request", func(t *testing.T) {
+		wantStatus(t, fe.agent().get("/login/oidc/start?provider=0&req=nope"), http.StatusBadRequest)
+	})
+}
+
+// TestFederatedSubjects: one provider's sub maps to one stable subject,
+// another provider's same sub to another, and neither can be a local
+// user's name.
+func TestFederatedSubjects(t *testing.T) {
+	a, b := federation.Subject("https://idp.example.com", "alice"), federation.Subject("https://other.example.com", "alice")
+	if a == b || a != federation.Subject("https://idp.example.com", "alice") {
+		t.Errorf("subjects %q and %q", a, b)
+	}
+	if !federation.IsFederated(a) || federation.IsFederated("alice") {
+		t.Error("IsFederated")
+	}
+	if err := ValidateUsername(a); err == nil {
+		t.Errorf("local user name %q allowed", a)
+	}
+}
