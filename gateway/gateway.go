@@ -20,8 +20,8 @@ import (
 	"github.com/mcpgate/mcpgate/alert"
 	"github.com/mcpgate/mcpgate/authn"
 	"github.com/mcpgate/mcpgate/authz"
-	"github.com/mcpgate/mcpgate/federation"
 	"github.com/mcpgate/mcpgate/demo"
+	"github.com/mcpgate/mcpgate/federation"
 	"github.com/mcpgate/mcpgate/oauth"
 	"github.com/mcpgate/mcpgate/pipeline"
 )
