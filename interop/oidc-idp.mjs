@@ -7,6 +7,14 @@
 //   client mcp-opaque  (secret opaque-secret)  opaque access tokens
 //   client mcpgate     (secret introspect-secret) introspects them
 //
+// With LOGIN_REDIRECT_URI set it is also the provider people sign in with
+// (federated sign-in), through oidc-provider's own login and consent pages
+// (any login name, any password):
+//
+//   client mcpgate-login (secret login-secret) authorization code + PKCE,
+//                       refresh tokens; redirect URI LOGIN_REDIRECT_URI;
+//                       access tokens live LOGIN_ACCESS_TTL seconds (600)
+//
 // It prints its issuer URL on stdout once it listens, then serves until
 // stdin closes or it is killed. Test-only endpoints:
 //
@@ -38,6 +46,16 @@ const client = (id, secret) => ({
   token_endpoint_auth_method: 'client_secret_basic',
 });
 
+const loginRedirect = process.env.LOGIN_REDIRECT_URI;
+const loginClients = loginRedirect ? [{
+  client_id: 'mcpgate-login',
+  client_secret: 'login-secret',
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  redirect_uris: [loginRedirect],
+  token_endpoint_auth_method: 'client_secret_basic',
+}] : [];
+
 function newProvider(issuer, keys) {
   const provider = new Provider(issuer, {
     clients: [
@@ -45,10 +63,18 @@ function newProvider(issuer, keys) {
       client('mcp-jwt-es', 'jwt-es-secret'),
       client('mcp-opaque', 'opaque-secret'),
       client('mcpgate', 'introspect-secret'),
+      ...loginClients,
     ],
     jwks: { keys },
+    claims: { openid: ['sub'], email: ['email'], profile: ['preferred_username'] },
+    async findAccount(ctx, id) {
+      return { accountId: id, claims: () => ({ sub: id, preferred_username: id, email: `${id}@example.com` }) };
+    },
+    ttl: { AccessToken: Number(process.env.LOGIN_ACCESS_TTL || 600) },
+    // mcpgate keeps a refresh token of every person who signs in.
+    issueRefreshToken: async (ctx, c) => c.grantTypeAllowed('refresh_token'),
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: Boolean(loginRedirect) },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },

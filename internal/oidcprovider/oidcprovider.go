@@ -6,6 +6,7 @@ package oidcprovider
 import (
 	"bufio"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -17,8 +18,17 @@ import (
 // (stdin closed, then killed after 5 s).
 func Start(t testing.TB, node, interop string) string {
 	t.Helper()
+	return StartWith(t, node, interop)
+}
+
+// StartWith is Start with environment variables (NAME=value) added to the
+// provider's, such as LOGIN_REDIRECT_URI, which makes it a provider people
+// sign in with (see interop/oidc-idp.mjs).
+func StartWith(t testing.TB, node, interop string, env ...string) string {
+	t.Helper()
 	cmd := exec.Command(node, "oidc-idp.mjs")
 	cmd.Dir = interop
+	cmd.Env = append(os.Environ(), env...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
