@@ -153,7 +153,9 @@ upstreams:
 	reg, _ := json.Marshal(map[string]any{"client_name": "e2e app", "redirect_uris": []string{redirect},
 		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code"}, "response_types": []string{"code"}})
 	body, _ := page(http.Post(base+"/register", "application/json", strings.NewReader(string(reg))))
-	var app struct{ ClientID string `json:"client_id"` }
+	var app struct {
+		ClientID string `json:"client_id"`
+	}
 	json.Unmarshal([]byte(body), &app)
 	verifier := strings.Repeat("v", 50)
 	sum := sha256.Sum256([]byte(verifier))
@@ -199,7 +201,9 @@ upstreams:
 	}
 	body, _ = page(http.PostForm(base+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
 		"redirect_uri": {redirect}, "client_id": {app.ClientID}, "code_verifier": {verifier}, "resource": {s.url}}))
-	var tok struct{ AccessToken string `json:"access_token"` }
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
 	json.Unmarshal([]byte(body), &tok)
 	if tok.AccessToken == "" {
 		t.Fatalf("token: %s", body)
