@@ -64,7 +64,17 @@ type Provider struct {
 	// Algorithms allowed for ID token signatures; default RS256, ES256
 	// and EdDSA. Only asymmetric algorithms are honoured.
 	Algorithms []string
+	// AuthParams are added to the authorization request, for providers
+	// that need more than the standard: Google's access_type=offline
+	// (refresh tokens), Auth0's audience (access tokens for an API).
+	// The parameters of the flow itself cannot be set.
+	AuthParams map[string]string
 }
+
+// reservedParams are the authorization request parameters of the flow,
+// which AuthParams may not override.
+var reservedParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
+	"code_challenge", "code_challenge_method", "response_mode", "request", "request_uri"}
 
 // Store is what federation keeps: sign-ins in progress and the users'
 // provider tokens. The sqlite, postgres and inmem stores implement it.
@@ -177,6 +187,11 @@ func New(store Store, providers []Provider, opts *Options) (*Federation, error) 
 			p.Scopes = []string{"openid", "profile", "email"}
 		} else if !slices.Contains(p.Scopes, "openid") {
 			p.Scopes = append([]string{"openid"}, p.Scopes...)
+		}
+		for k := range p.AuthParams {
+			if slices.Contains(reservedParams, k) {
+				return nil, fmt.Errorf("federation: identity provider %s: the authorization parameter %s cannot be set", p.Issuer, k)
+			}
 		}
 		if len(p.Algorithms) == 0 {
 			p.Algorithms = []string{"RS256", "ES256", "EdDSA"}

@@ -74,6 +74,7 @@ func TestNewChecksProviders(t *testing.T) {
 		{"twice", []federation.Provider{{Issuer: "https://idp.example.com", ClientID: "a"}, {Issuer: "https://idp.example.com", ClientID: "b"}}, opts, "twice"},
 		{"no encryption key", []federation.Provider{{Issuer: "https://idp.example.com", ClientID: "c"}},
 			&federation.Options{RedirectURL: opts.RedirectURL}, "encryption key"},
+		{"auth param of the flow", []federation.Provider{{Issuer: "https://idp.example.com", ClientID: "c", AuthParams: map[string]string{"nonce": "fixed"}}}, opts, "cannot be set"},
 		{"issuer with a query", []federation.Provider{{Issuer: "https://idp.example.com/?x=1", ClientID: "c"}}, opts, "not a URL"},
 	}
 	for _, tt := range tests {

@@ -66,7 +66,11 @@ func (f *Federation) Begin(ctx context.Context, id, requestID string) (authURL, 
 	if err != nil {
 		return "", "", fmt.Errorf("federation: store sign-in state: %w", err)
 	}
-	authURL = cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce))
+	params := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce)}
+	for k, v := range p.AuthParams {
+		params = append(params, oauth2.SetAuthURLParam(k, v))
+	}
+	authURL = cfg.AuthCodeURL(state, params...)
 	return authURL, state, nil
 }
 

@@ -21,6 +21,9 @@ type LoginProviderConfig struct {
 	ClientSecret string   `yaml:"client_secret"`
 	Scopes       []string `yaml:"scopes"`
 	Algorithms   []string `yaml:"algorithms"`
+	// AuthParams are added to the authorization request (Google:
+	// access_type: offline; Auth0: audience).
+	AuthParams map[string]string `yaml:"auth_params"`
 }
 
 // loginProviders returns the providers that flags and the config file
@@ -59,7 +62,7 @@ func (c *ServeCmd) federation(g *Globals, store mcpgate.Store, keys seal.Keys, l
 		if pc.ClientID == "" {
 			return nil, usagef("login provider %s: a client id is required (--login-client-id, client_id)", pc.Issuer)
 		}
-		p := federation.Provider{Name: pc.Name, Issuer: pc.Issuer, ClientID: pc.ClientID, Scopes: pc.Scopes, Algorithms: pc.Algorithms}
+		p := federation.Provider{Name: pc.Name, Issuer: pc.Issuer, ClientID: pc.ClientID, Scopes: pc.Scopes, Algorithms: pc.Algorithms, AuthParams: pc.AuthParams}
 		if pc.ClientSecret != "" {
 			ref, err := secret.Load(pc.ClientSecret)
 			if err != nil {

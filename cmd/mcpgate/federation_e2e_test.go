@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -70,16 +69,6 @@ var (
 	providerA  = regexp.MustCompile(`id="provider-0" href="([^"]+)"`)
 )
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestFederatedSignInServe runs the real binary with a login provider from
 // the config file (its secret from the environment) and an upstream with
 // forward_idp_token: a person signs in at oidc-provider through its own
@@ -88,7 +77,7 @@ func freePort(t *testing.T) string {
 // the person's provider token, which the provider's userinfo accepts.
 func TestFederatedSignInServe(t *testing.T) {
 	node := interopBin(t, "node")
-	addr := freePort(t)
+	addr := "127.0.0.1:" + freePort(t)
 	base := "http://" + addr
 	iss := oidcprovider.StartWith(t, node, filepath.Join("..", "..", "interop"), "LOGIN_REDIRECT_URI="+base+"/login/oidc/callback")
 
