@@ -272,6 +272,18 @@ func Subject(issuer, sub string) string {
 	return subjectPrefix + base64.RawURLEncoding.EncodeToString(h[:12]) + ":" + sub
 }
 
+// Describe names a federated subject for people: the provider's sub and
+// the provider's name, "alice (Acme SSO)"; "" for a subject of no
+// configured provider.
+func (f *Federation) Describe(subject string) string {
+	for _, p := range f.providers {
+		if sub, ok := strings.CutPrefix(subject, Subject(p.Issuer, "")); ok && sub != "" {
+			return sub + " (" + p.Name + ")"
+		}
+	}
+	return ""
+}
+
 // IsFederated reports whether subject has the form Subject gives.
 func IsFederated(subject string) bool {
 	rest, ok := strings.CutPrefix(subject, subjectPrefix)

@@ -129,6 +129,12 @@ func newUpstream(t *testing.T) *upstream {
 	return u
 }
 
+func (u *upstream) calls() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.seen)
+}
+
 // last returns the last Authorization header the upstream saw.
 func (u *upstream) last() string {
 	u.mu.Lock()
@@ -408,12 +414,12 @@ func TestFederatedSignInOIDCProvider(t *testing.T) {
 		t.Fatalf("revoke at the provider: %v %v", resp, err)
 	}
 	time.Sleep(accessTTL)
-	seenBefore := len(up.seen)
+	seenBefore := up.calls()
 	r3 := ts.call()
 	if !strings.Contains(r3.Error, "sign in again") {
 		t.Fatalf("call after the provider revoked the refresh token: %+v", r3)
 	}
-	if len(up.seen) != seenBefore {
+	if up.calls() != seenBefore {
 		t.Error("the request reached the upstream without a token")
 	}
 	waitAudit(t, store, mcpgate.ReasonSignInAgain)

@@ -46,7 +46,7 @@ func (p *Pages) getApps(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, "list grants", err)
 		return
 	}
-	page := appsPage{Subject: s.Subject, CSRF: s.CSRF}
+	page := appsPage{Subject: p.who(s.Subject), CSRF: s.CSRF}
 	if r.URL.Query().Get("done") == "revoked" {
 		page.Notice = "Access revoked. The app's tokens no longer work."
 	}

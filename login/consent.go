@@ -112,7 +112,7 @@ func (p *Pages) showConsent(w http.ResponseWriter, r *http.Request, status int, 
 	page := consentPage{
 		Req:          pr.ID,
 		CSRF:         s.CSRF,
-		Subject:      s.Subject,
+		Subject:      p.who(s.Subject),
 		ClientName:   name,
 		ClientID:     pr.ClientID,
 		Unverified:   unverified(c, pr.ClientID),

@@ -23,6 +23,19 @@ type Federation interface {
 	Abort(ctx context.Context, state string) (requestID string, err error)
 	// Finish completes the sign-in with state and returns who signed in.
 	Finish(ctx context.Context, state, code, iss string) (*federation.Identity, error)
+	// Describe names a federated subject for the pages, or returns "".
+	Describe(subject string) string
+}
+
+// who names the signed-in person on the pages: a federated subject by the
+// provider's name for them, anyone else by their subject.
+func (p *Pages) who(subject string) string {
+	if p.fed != nil {
+		if d := p.fed.Describe(subject); d != "" {
+			return d
+		}
+	}
+	return subject
 }
 
 // federationCookieName holds the state of a federated sign-in in progress:

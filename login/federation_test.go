@@ -39,6 +39,7 @@ type fakeOP struct {
 	spoil func(claims jwt.MapClaims) jwt.SigningMethod
 	// exchanges counts codes the token endpoint accepted.
 	exchanges int
+	issued    int
 }
 
 type fakeCode struct{ nonce, challenge, sub string }
@@ -72,6 +73,12 @@ func newFakeOP(t *testing.T, now func() time.Time) *fakeOP {
 	return op
 }
 
+func (op *fakeOP) exchanged() int {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.exchanges
+}
+
 // authorize plays the person signing in as sub at the provider: it reads
 // the authorization request the pages sent the browser to and returns
 // the callback path with a new code.
@@ -86,8 +93,9 @@ func (op *fakeOP) authorize(authURL, sub string) string {
 		q.Get("code_challenge") == "" || q.Get("nonce") == "" || len(q.Get("state")) < 43 || !strings.Contains(q.Get("scope"), "openid") {
 		op.t.Fatalf("authorization request lacks code flow, PKCE S256, nonce, state or openid: %s", u.RawQuery)
 	}
-	code := fmt.Sprintf("code-%d", len(op.codes)+1)
 	op.mu.Lock()
+	op.issued++
+	code := fmt.Sprintf("code-%d", op.issued)
 	op.codes[code] = fakeCode{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), sub: sub}
 	op.mu.Unlock()
 	cb, _ := url.Parse(q.Get("redirect_uri"))
@@ -212,6 +220,9 @@ func TestFederatedSignIn(t *testing.T) {
 	}
 	page := a.get("/consent?req=" + req)
 	wantStatus(t, page, http.StatusOK)
+	if !strings.Contains(page.Body, "Signed in as <strong>alice@acme (Acme SSO)</strong>") {
+		t.Errorf("consent does not name the person as the provider does:\n%s", page.Body)
+	}
 	wantSub := federation.Subject(fe.op.srv.URL, "alice@acme")
 	res = a.post("/consent", url.Values{"csrf": {csrf(t, page)}, "req": {req}, "action": {"approve"}, "scope": {"notes:read"}})
 	if res.Status != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), appRedirect) {
@@ -249,7 +260,7 @@ func TestFederatedCallbackRefusals(t *testing.T) {
 		a.cookies["mcpgate-oidc"] = forged // the attacker's own page cannot do even this
 		res := a.get(Callback + "?code=code-1&state=" + forged)
 		wantStatus(t, res, http.StatusBadRequest)
-		if fe.op.exchanges != 0 || fe.tokensOf("mallory") != nil {
+		if fe.op.exchanged() != 0 || fe.tokensOf("mallory") != nil {
 			t.Error("a forged state exchanged a code or linked tokens")
 		}
 		if _, ok := a.cookies["mcpgate-session"]; ok {
@@ -277,12 +288,12 @@ func TestFederatedCallbackRefusals(t *testing.T) {
 		cb := fe.op.authorize(fe.start(a, req), "carol-idp")
 		cookieBefore = a.cookies["mcpgate-oidc"]
 		wantRedirect(t, a.get(cb), "/consent?req="+req)
-		exchanged := fe.op.exchanges
+		exchanged := fe.op.exchanged()
 		a.cookies["mcpgate-oidc"] = cookieBefore // replay with the cookie too
 		delete(a.cookies, "mcpgate-session")
 		res := a.get(cb)
 		wantStatus(t, res, http.StatusBadRequest)
-		if fe.op.exchanges != exchanged {
+		if fe.op.exchanged() != exchanged {
 			t.Error("a replayed state exchanged a code again")
 		}
 		if _, ok := a.cookies["mcpgate-session"]; ok {
