@@ -375,3 +375,42 @@ func TestFederatedSubjects(t *testing.T) {
 		t.Errorf("local user name %q allowed", a)
 	}
 }
+
+// FuzzFederatedCallback: whatever the query and cookie, a callback whose
+// state was never issued signs nobody in and never panics.
+func FuzzFederatedCallback(f *testing.F) {
+	f.Add("code=c&state=s", "s")
+	f.Add("state=&code=", "")
+	f.Add("error=access_denied&state=x", "x")
+	f.Add("code=c&state=s&iss=https%3A%2F%2Fevil", "s")
+	f.Add("state=%00%ff&state=two", "\x00")
+	f.Fuzz(func(t *testing.T, query, cookie string) {
+		fe := fuzzFedEnv(t)
+		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8080"+Callback, nil)
+		req.URL.RawQuery = query
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "mcpgate-oidc", Value: cookie})
+		}
+		w := httptest.NewRecorder()
+		fe.pages.Handler().ServeHTTP(w, req)
+		if w.Code == http.StatusSeeOther || w.Code < 400 {
+			t.Fatalf("callback %q with cookie %q: status %d", query, cookie, w.Code)
+		}
+		for _, c := range w.Result().Cookies() {
+			if strings.Contains(c.Name, "session") && c.Value != "" {
+				t.Fatalf("callback %q started a session", query)
+			}
+		}
+	})
+}
+
+var (
+	fuzzEnvOnce sync.Once
+	fuzzEnv     *fedEnv
+)
+
+// fuzzFedEnv is one fedEnv for every input of a fuzz run.
+func fuzzFedEnv(t *testing.T) *fedEnv {
+	fuzzEnvOnce.Do(func() { fuzzEnv = newFedEnv(t) })
+	return fuzzEnv
+}
