@@ -130,6 +130,7 @@ type Federation struct {
 	providers []*provider
 	opts      Options
 	refreshes singleflight.Group
+	cache     tokenCache
 }
 
 // New checks the providers and returns a Federation. It does not contact

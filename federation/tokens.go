@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -43,6 +44,7 @@ func (f *Federation) saveTokens(ctx context.Context, subject, issuer string, tok
 	if err != nil {
 		return err
 	}
+	f.cache.drop(subject)
 	if err := f.store.SaveIdPTokens(ctx, t); err != nil {
 		return fmt.Errorf("federation: store tokens: %w", err)
 	}
@@ -62,6 +64,9 @@ func (f *Federation) AccessToken(ctx context.Context, pr *mcpgate.Principal) (st
 	if pr == nil || pr.Method != mcpgate.MethodOAuth || pr.Issuer != "" || pr.KeyID != "" || !IsFederated(pr.Subject) {
 		return "", ErrNotFederated
 	}
+	if tok, ok := f.cache.get(pr.Subject, f.opts.Now()); ok {
+		return tok, nil
+	}
 	t, err := f.store.IdPTokens(ctx, pr.Subject)
 	if errors.Is(err, mcpgate.ErrNotFound) {
 		return "", fmt.Errorf("%w: no identity provider tokens are kept for %s", ErrSignInAgain, pr.Subject)
@@ -70,6 +75,7 @@ func (f *Federation) AccessToken(ctx context.Context, pr *mcpgate.Principal) (st
 		return "", fmt.Errorf("federation: load tokens: %w", err)
 	}
 	if tok, ok := f.fresh(t); ok {
+		f.cache.put(t.Subject, tok, f.freshUntil(t), f.opts.Now())
 		return tok, nil
 	}
 	// One refresh per user at a time in this process; the store's
@@ -83,13 +89,20 @@ func (f *Federation) AccessToken(ctx context.Context, pr *mcpgate.Principal) (st
 	return v.(string), nil
 }
 
+// freshUntil is when t's access token needs refreshing: a quarter of its
+// lifetime (at most 30 s) before it expires; zero when it states no
+// expiry.
+func (f *Federation) freshUntil(t *mcpgate.IdPTokens) time.Time {
+	if t.Expiry.IsZero() {
+		return time.Time{}
+	}
+	return t.Expiry.Add(-min(30*time.Second, t.Expiry.Sub(t.UpdatedAt)/4))
+}
+
 // fresh returns t's access token if it does not need refreshing yet.
 func (f *Federation) fresh(t *mcpgate.IdPTokens) (string, bool) {
-	if !t.Expiry.IsZero() {
-		margin := min(30*time.Second, t.Expiry.Sub(t.UpdatedAt)/4)
-		if !f.opts.Now().Before(t.Expiry.Add(-margin)) {
-			return "", false
-		}
+	if until := f.freshUntil(t); !until.IsZero() && !f.opts.Now().Before(until) {
+		return "", false
 	}
 	b, _, err := f.opts.Keys.Open(t.AccessToken, aad(t.Subject, t.Issuer, "access"))
 	if err != nil {
@@ -156,6 +169,7 @@ func (f *Federation) refresh(ctx context.Context, subject string) (string, error
 	case err != nil:
 		return "", fmt.Errorf("federation: store refreshed tokens: %w", err)
 	}
+	f.cache.put(subject, tok.AccessToken, f.freshUntil(nt), now)
 	f.opts.Logger.Info("federation: refreshed identity provider token", "issuer", p.Issuer, "subject", subject)
 	return tok.AccessToken, nil
 }
@@ -163,8 +177,68 @@ func (f *Federation) refresh(ctx context.Context, subject string) (string, error
 // forget deletes tokens that can no longer be refreshed, so that later
 // calls fail at once rather than ask the provider again.
 func (f *Federation) forget(ctx context.Context, subject, why string) {
+	f.cache.drop(subject)
 	f.opts.Logger.Warn("federation: identity provider tokens dropped; the user must sign in again", "subject", subject, "why", why)
 	if err := f.store.DeleteIdPTokens(ctx, subject); err != nil && !errors.Is(err, mcpgate.ErrNotFound) {
 		f.opts.Logger.Error("federation: delete tokens", "subject", subject, "err", err)
 	}
+}
+
+// tokenCache keeps users' fresh access tokens in memory, so that a call to
+// an upstream costs no store read: each for at most cacheFor, and never
+// past the time it needs refreshing. A new sign-in or refresh on another
+// replica is seen here within cacheFor; the token cached meanwhile is
+// still valid at the provider.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string]cachedToken
+}
+
+type cachedToken struct {
+	token string
+	until time.Time
+}
+
+const (
+	cacheFor      = time.Minute
+	cacheMaxUsers = 100_000
+)
+
+func (c *tokenCache) get(subject string, now time.Time) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[subject]
+	if !ok || !now.Before(e.until) {
+		return "", false
+	}
+	return e.token, true
+}
+
+func (c *tokenCache) put(subject, token string, freshUntil, now time.Time) {
+	until := now.Add(cacheFor)
+	if !freshUntil.IsZero() && freshUntil.Before(until) {
+		until = freshUntil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]cachedToken{}
+	}
+	if len(c.m) >= cacheMaxUsers {
+		for k, e := range c.m {
+			if !now.Before(e.until) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= cacheMaxUsers {
+			clear(c.m)
+		}
+	}
+	c.m[subject] = cachedToken{token, until}
+}
+
+func (c *tokenCache) drop(subject string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, subject)
 }
