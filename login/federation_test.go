@@ -22,6 +22,7 @@ import (
 	"github.com/mcpgate/mcpgate/federation"
 	"github.com/mcpgate/mcpgate/inmem"
 	"github.com/mcpgate/mcpgate/seal"
+	"github.com/mcpgate/mcpgate/sqlite"
 )
 
 // fakeOP is an OpenID provider on httptest whose ID tokens a test can
@@ -413,4 +414,55 @@ var (
 func fuzzFedEnv(t *testing.T) *fedEnv {
 	fuzzEnvOnce.Do(func() { fuzzEnv = newFedEnv(t) })
 	return fuzzEnv
+}
+
+// TestFederatedSignInAcrossReplicas: the sign-in starts on one replica and
+// the provider sends the browser back to another; they share only the
+// store (two handles on one SQLite file), which holds the state.
+func TestFederatedSignInAcrossReplicas(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *sqlite.DB {
+		db, err := sqlite.Open(t.Context(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	storeA, storeB := open(), open()
+	var op *fakeOP
+	replica := func(store federation.Store) func(*Options) {
+		return func(o *Options) {
+			if op == nil {
+				op = newFakeOP(t, o.Now)
+			}
+			f, err := federation.New(store, []federation.Provider{{
+				Name: "Acme SSO", Issuer: op.srv.URL, ClientID: fakeClientID,
+				ClientSecret: func() (string, error) { return fakeClientSecret, nil },
+			}}, &federation.Options{RedirectURL: "http://127.0.0.1:8080" + Callback, Keys: seal.Keys{Current: make([]byte, 32)}, Now: o.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Federation = f
+		}
+	}
+	a := newEnv(t, replica(storeA))
+	b := newEnv(t, replica(storeB))
+	req := a.backend.addRequest("cli-app", appRedirect, "notes:read")
+	b.backend.requests = a.backend.requests // one authorization server behind both
+
+	browser := a.agent()
+	res := browser.get("/login/oidc/start?provider=0&req=" + req)
+	if res.Status != http.StatusSeeOther {
+		t.Fatalf("start on replica A: %d %s", res.Status, res.Body)
+	}
+	cb := op.authorize(res.Header.Get("Location"), "erin")
+	browser.base = b.srv.URL // the load balancer picks replica B
+	wantRedirect(t, browser.get(cb), "/consent?req="+req)
+	if _, err := storeA.IdPTokens(t.Context(), federation.Subject(op.srv.URL, "erin")); err != nil {
+		t.Errorf("tokens stored by replica B not seen by replica A: %v", err)
+	}
+	// And the state is gone for both.
+	browser.base = a.srv.URL
+	wantStatus(t, browser.get(cb), http.StatusBadRequest)
 }
