@@ -83,6 +83,7 @@ fuzz oauth FuzzToken
 fuzz oauth FuzzParseCIMD
 fuzz oauth FuzzRedirectAllowed
 fuzz login FuzzParsePHC
+fuzz login FuzzFederatedCallback
 fuzz proxy FuzzCopySSE
 fuzz proxy FuzzIDKey
 fuzz proxy FuzzJSONLines
