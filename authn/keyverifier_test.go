@@ -541,7 +541,7 @@ func TestKeyVerifierPrincipalsConcurrent(t *testing.T) {
 		wg.Go(func() {
 			mine := fmt.Sprint("goroutine-", g)
 			var held []*mcpgate.Principal
-			for range 3 * slabSize {
+			for range 3 * maxSlab {
 				p, err := v.Verify(ctx, key)
 				if err != nil {
 					t.Error(err)
@@ -563,6 +563,40 @@ func TestKeyVerifierPrincipalsConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestKeyVerifierSlabGrows checks that a key checked a few times holds a
+// small slab of principals, and a busy one reaches full slabs.
+func TestKeyVerifierSlabGrows(t *testing.T) {
+	s := newMemStore()
+	v := NewKeyVerifier(s, &KeyVerifierOptions{TouchInterval: -1})
+	key, k := mustCreateKey(t, s, time.Now(), nil)
+	ctx := context.Background()
+	slab := func() int {
+		v.mu.RLock()
+		defer v.mu.RUnlock()
+		e := v.keys[k.ID]
+		if e == nil || e.slab.Load() == nil {
+			return 0
+		}
+		return len(e.slab.Load().ps)
+	}
+	for i, want := range []int{0, 0, firstSlab, firstSlab, 2 * firstSlab} {
+		if got := slab(); got != want {
+			t.Fatalf("after %d checks the slab holds %d principals, want %d", i, got, want)
+		}
+		if _, err := v.Verify(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 4 * maxSlab {
+		if _, err := v.Verify(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := slab(); got != maxSlab {
+		t.Errorf("a busy key's slab holds %d principals, want %d", got, maxSlab)
+	}
 }
 
 func TestKeyVerifierCachedAllocs(t *testing.T) {
