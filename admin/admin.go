@@ -1,7 +1,9 @@
 // Package admin is mcpgate's admin listener: Prometheus metrics at
-// /metrics, liveness at /healthz and readiness at /readyz. It is the only
-// importer of the Prometheus client. Serve it on an address operators
-// reach, never on the public listener.
+// /metrics, liveness at /healthz, readiness at /readyz and, at /, the
+// dashboard where an operator signed in with an admin API key sees keys,
+// clients, grants and the audit log, and revokes keys and grants. It is
+// the only importer of the Prometheus client. Serve it on an address
+// operators reach, never on the public listener.
 package admin
 
 import (
@@ -32,6 +34,18 @@ type Metrics struct {
 	auditStored    prometheus.Counter
 	auditLost      prometheus.Counter
 	auditPending   atomic.Pointer[func() int]
+	keyCache       atomic.Pointer[func() int]
+	limiterKeys    atomic.Pointer[func() int]
+}
+
+// gaugeOf reads f, or 0 until it is set.
+func gaugeOf(f *atomic.Pointer[func() int]) func() float64 {
+	return func() float64 {
+		if g := f.Load(); g != nil {
+			return float64((*g)())
+		}
+		return 0
+	}
 }
 
 // NewMetrics returns metrics registered on a registry of their own, with
@@ -66,14 +80,15 @@ func NewMetrics() *Metrics {
 	})
 	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mcpgate_audit_queue_depth", Help: "Audit events held in memory, not yet stored.",
-	}, func() float64 {
-		if f := m.auditPending.Load(); f != nil {
-			return float64((*f)())
-		}
-		return 0
-	})
+	}, gaugeOf(&m.auditPending))
+	keyCache := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mcpgate_key_cache_entries", Help: "API keys held in the verifier's cache.",
+	}, gaugeOf(&m.keyCache))
+	limiterKeys := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mcpgate_rate_limit_keys", Help: "Keys (principals, addresses) the in-process rate limiter holds state for.",
+	}, gaugeOf(&m.limiterKeys))
 	m.reg.MustRegister(m.requests, m.authLatency, m.rateLimited, m.upstreamErrors, m.changeLag, m.changes,
-		m.auditStored, m.auditLost, pending,
+		m.auditStored, m.auditLost, pending, keyCache, limiterKeys,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -113,6 +128,18 @@ func (m *Metrics) AuditWritten(n int, err error) {
 // AuditPending sets where the audit queue depth is read from.
 func (m *Metrics) AuditPending(f func() int) { m.auditPending.Store(&f) }
 
+// CacheSizes sets where the sizes of the gateway's in-memory state are
+// read from: the API keys cached, and the keys of the in-process rate
+// limiter. Either may be nil.
+func (m *Metrics) CacheSizes(keys, limiter func() int) {
+	if keys != nil {
+		m.keyCache.Store(&keys)
+	}
+	if limiter != nil {
+		m.limiterKeys.Store(&limiter)
+	}
+}
+
 // Options configure [Handler].
 type Options struct {
 	// Metrics served at /metrics; nil serves none.
@@ -121,10 +148,13 @@ type Options struct {
 	// store (and Redis, if used) answer and it is not draining. Nil means
 	// always ready.
 	Ready func(context.Context) error
+	// Dashboard, when set, serves every path the others do not (see
+	// NewDashboard); nil serves none.
+	Dashboard http.Handler
 }
 
-// Handler serves /metrics, /healthz (the process is alive: always 200)
-// and /readyz (200, or 503 with the reason).
+// Handler serves /metrics, /healthz (the process is alive: always 200),
+// /readyz (200, or 503 with the reason) and the dashboard.
 func Handler(opts *Options) http.Handler {
 	var o Options
 	if opts != nil {
@@ -152,5 +182,8 @@ func Handler(opts *Options) http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	if o.Dashboard != nil {
+		mux.Handle("/", o.Dashboard)
+	}
 	return mux
 }

@@ -392,6 +392,13 @@ func (v *KeyVerifier) touch(e *keyEntry, id string, now time.Time) {
 	}()
 }
 
+// Len returns the number of keys cached.
+func (v *KeyVerifier) Len() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.keys)
+}
+
 // Invalidate drops the cached copy of the key with id, so that the next
 // check reads it from the store.
 func (v *KeyVerifier) Invalidate(keyID string) {

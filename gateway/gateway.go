@@ -318,6 +318,12 @@ func (g *Gateway) applyChange(c mcpgate.Change) {
 	}
 }
 
+// KeyVerifier returns the verifier the gateway checks API keys with, whose
+// cache its change-feed watcher keeps current: the admin dashboard signs
+// operators in with it, so that a revoked key ends their session as soon
+// as it stops working on the MCP endpoint.
+func (g *Gateway) KeyVerifier() *authn.KeyVerifier { return g.keys }
+
 // Handler returns the gateway's root handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 

@@ -5,12 +5,14 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mcpgate/mcpgate/admin"
 	"github.com/mcpgate/mcpgate/authz"
 	"github.com/mcpgate/mcpgate/demo"
 )
 
-// scopeAdmin is the scope of mcpgate's own administration.
-const scopeAdmin = "mcpgate:admin"
+// scopeAdmin is the scope of mcpgate's own administration: the admin
+// dashboard's sign-in.
+const scopeAdmin = admin.Scope
 
 // knownScopes returns every scope this gateway checks: the built-in
 // server's, those of the upstream policies in the config file, and

@@ -178,16 +178,19 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	if docs != "" {
 		opts.Docs = os.DirFS(docs)
 	}
-	stopAdmin, err := c.AdminFlags.start(e, logger, store, opts)
+	adminLn, err := c.AdminFlags.start(e, logger, store, opts)
 	if err != nil {
 		return err
 	}
-	defer stopAdmin()
+	defer adminLn.stop()
 	gw, err := gateway.New(store, g.PublicURL, opts)
 	if err != nil {
 		return err
 	}
 	defer gw.Close()
+	if err := adminLn.serve(gw); err != nil {
+		return err
+	}
 	if idps != nil {
 		// Revocations made before this start still apply; the gateway's
 		// change feed watcher, started by New, brings the later ones.
