@@ -92,7 +92,7 @@ func (d *Dashboard) charts(ctx context.Context, rg chartRange, now time.Time) ([
 
 func newChart(id, title, class string, since time.Time, step time.Duration, values []int64) *chart {
 	c := &chart{ID: id, Title: title, Class: class, Width: len(values) * barSlot,
-		From: label(since, step), To: "now"}
+		From: label(since, step*time.Duration(len(values))), To: "now"}
 	for _, v := range values {
 		c.Total += v
 		c.Max = max(c.Max, v)
@@ -113,8 +113,10 @@ func newChart(id, title, class string, since time.Time, step time.Duration, valu
 	return c
 }
 
-func label(t time.Time, step time.Duration) string {
-	if step >= time.Hour {
+// label is how the axis shows the start of a chart spanning span: with
+// the day when it is not within the last few hours.
+func label(t time.Time, span time.Duration) string {
+	if span > 12*time.Hour {
 		return t.UTC().Format("2 Jan 15:04 UTC")
 	}
 	return t.UTC().Format("15:04 UTC")

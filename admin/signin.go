@@ -188,7 +188,7 @@ func (d *Dashboard) postSignin(w http.ResponseWriter, r *http.Request) {
 		refuse("not_api_key", "That key was not accepted.", http.StatusUnauthorized)
 		return
 	case !p.HasScope(Scope):
-		refuse(mcpgate.ReasonInsufficientScope, "This key does not carry the "+Scope+" scope. Create one with: mcpgate keys create --scope "+Scope,
+		refuse(mcpgate.ReasonInsufficientScope, "This key does not carry the "+Scope+" scope.",
 			http.StatusForbidden, "key_id", p.KeyID, "subject", p.Subject)
 		return
 	}
