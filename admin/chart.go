@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -133,17 +132,4 @@ func thousands(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return neg + s
-}
-
-// redirectHost is how the clients table shows a redirect URI: its host
-// (and port), or the scheme of a native app's custom scheme.
-func redirectHost(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return uri
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return u.Scheme + ":"
-	}
-	return u.Host
 }

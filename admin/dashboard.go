@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -441,4 +442,17 @@ func (d *Dashboard) checkPost(w http.ResponseWriter, r *http.Request) (*session,
 		return nil, false
 	}
 	return s, true
+}
+
+// redirectHost is how the clients table shows a redirect URI: its host
+// (and port), or the scheme of a native app's custom scheme.
+func redirectHost(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return u.Scheme + ":"
+	}
+	return u.Host
 }
