@@ -130,9 +130,8 @@ type keyEntry struct {
 // check; a slab makes that two allocations (the slab and its array) per
 // slab of checks. Slabs start small and double up to maxSlab, so that a
 // key used a few times holds a few hundred bytes, while a busy key reaches
-// full slabs after a handful of allocations. (Full 32-principal slabs from
-// the first reuse held 6 KiB per key: 60 MiB for the default 10,000
-// cached keys.)
+// full slabs after a handful of allocations. (Full slabs from the first
+// reuse held 6 KiB per cached key: 60 MiB for the default 10,000 keys.)
 type principalSlab struct {
 	next atomic.Int32
 	ps   []mcpgate.Principal
@@ -140,7 +139,7 @@ type principalSlab struct {
 
 const (
 	firstSlab = 2
-	maxSlab   = 64
+	maxSlab   = 32
 )
 
 // newPrincipal returns a fresh copy of e.principal.

@@ -32,7 +32,8 @@ const memoryTargetMiB = 100
 // second pass, as active principals keep calling), and reads VmRSS from
 // /proc and the caches' sizes from /metrics.
 //
-// N is MCPGATE_MEMORY_PRINCIPALS, 5,000 by default (a smoke run for CI);
+// N is MCPGATE_MEMORY_PRINCIPALS, 5,000 by default (1,000 under the race
+// detector: a smoke run for CI);
 // the benchmark figure in docs/benchmarks.md is N=100000. The resident
 // memory is held to the target except under the race detector, whose
 // binary uses several times the memory of a real one.
@@ -41,6 +42,9 @@ func TestMemoryPrincipals(t *testing.T) {
 		t.Skip("-short")
 	}
 	n := 5_000
+	if raceEnabled {
+		n = 1_000 // the race detector makes each request several times slower
+	}
 	if s := os.Getenv("MCPGATE_MEMORY_PRINCIPALS"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1 {
