@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/mcpgate/mcpgate"
@@ -222,6 +224,15 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Error("a revoked key still has a revoke button")
 	}
 	screenshot(t, b, dir, "05-revoked-1280x800.png", 1280, 800)
+
+	// The shared stylesheet's dark theme.
+	must("dark", chromedp.Do(b, chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		_, err := cdp.Call(ctx, target, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return err
+	}), chromedp.Reload()))
+	screenshot(t, b, dir, "06-dashboard-dark-1280x800.png", 1280, 800)
+	screenshot(t, b, dir, "07-dashboard-dark-390x844.png", 390, 844)
 
 	must("sign out", chromedp.Do(b,
 		chromedp.Click(chromedp.ID("sign-out")),
