@@ -21,6 +21,9 @@ type OverviewStore interface {
 	// LatestKeys returns at most limit keys, revoked or not, newest first
 	// (the order of ListKeys).
 	LatestKeys(ctx context.Context, limit int) ([]*APIKey, error)
+	// LatestClients returns at most limit OAuth clients, revoked or not,
+	// newest first (the order of ListClients).
+	LatestClients(ctx context.Context, limit int) ([]*Client, error)
 	// ActiveGrants returns at most limit unrevoked grants of every
 	// subject, newest first.
 	ActiveGrants(ctx context.Context, limit int) ([]*Grant, error)

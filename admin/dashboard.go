@@ -32,8 +32,8 @@ type Store interface {
 	mcpgate.OverviewStore
 	// RevokeKey is mcpgate.KeyStore's.
 	RevokeKey(ctx context.Context, id string, at time.Time) error
-	// ListClients is mcpgate.ClientStore's.
-	ListClients(ctx context.Context) ([]*mcpgate.Client, error)
+	// Client is mcpgate.ClientStore's.
+	Client(ctx context.Context, id string) (*mcpgate.Client, error)
 	// Grant and RevokeGrant are mcpgate.GrantStore's.
 	Grant(ctx context.Context, id string) (*mcpgate.Grant, error)
 	RevokeGrant(ctx context.Context, subject, id string, at time.Time) error
@@ -324,19 +324,17 @@ func (d *Dashboard) getDashboard(w http.ResponseWriter, r *http.Request) {
 		page.Keys = append(page.Keys, row)
 	}
 
-	clients, err := d.store.ListClients(ctx)
+	clients, err := d.store.LatestClients(ctx, maxClients+1)
 	if err != nil {
 		d.internalError(w, "list clients", err)
 		return
 	}
-	names := make(map[string]string, len(clients))
-	for _, c := range clients {
-		names[c.ID] = c.Name
-	}
 	if len(clients) > maxClients {
 		clients, page.MoreClients = clients[:maxClients], true
 	}
+	names := make(map[string]string, len(clients))
 	for _, c := range clients {
+		names[c.ID] = c.Name
 		row := clientRow{Client: c, Revoked: !c.RevokedAt.IsZero()}
 		for _, u := range c.RedirectURIs {
 			row.Redirects = append(row.Redirects, redirectHost(u))
@@ -354,7 +352,19 @@ func (d *Dashboard) getDashboard(w http.ResponseWriter, r *http.Request) {
 		grants, page.MoreGrants = grants[:maxGrants], true
 	}
 	for _, g := range grants {
-		name := names[g.ClientID]
+		name, known := names[g.ClientID]
+		if !known {
+			// A client older than those listed: one lookup per client.
+			c, err := d.store.Client(ctx, g.ClientID)
+			if err != nil && !errors.Is(err, mcpgate.ErrNotFound) {
+				d.internalError(w, "look up client", err)
+				return
+			}
+			if c != nil {
+				name = c.Name
+			}
+			names[g.ClientID] = name
+		}
 		if name == "" {
 			name = g.ClientID
 		}

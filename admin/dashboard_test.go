@@ -394,10 +394,15 @@ func TestRevokeGrant(t *testing.T) {
 	if err := s.cli.SaveGrant(ctx, g); err != nil {
 		t.Fatal(err)
 	}
+	// A grant of a client the store no longer has shows its id.
+	if err := s.cli.SaveGrant(ctx, &mcpgate.Grant{ID: "grant-2", Subject: "bob", ClientID: "gone-app", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	b := s.browser(t)
 	csrf := b.signIn(adminKey)
 	p := b.get("/")
-	if !strings.Contains(p.body, `id="grant-grant-1"`) || !strings.Contains(p.body, "Team Notes") {
+	if !strings.Contains(p.body, `id="grant-grant-1"`) || !strings.Contains(p.body, "Team Notes") ||
+		!regexp.MustCompile(`(?s)id="grant-grant-2">\s*<td>gone-app</td>`).MatchString(p.body) {
 		t.Fatalf("dashboard lacks the grant:\n%s", p.body)
 	}
 	if p := b.post("/grants/revoke", url.Values{"grant": {"grant-1"}}); p.status != http.StatusForbidden {

@@ -22,6 +22,14 @@ func (db *DB) LatestKeys(ctx context.Context, limit int) ([]*mcpgate.APIKey, err
 	return queryAll(ctx, db, "latest keys", scanKey, selectKey+" ORDER BY created_at DESC, id DESC LIMIT $1", limit)
 }
 
+// LatestClients returns at most limit clients, newest first.
+func (db *DB) LatestClients(ctx context.Context, limit int) ([]*mcpgate.Client, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("postgres: latest clients: limit %d is not positive", limit)
+	}
+	return queryAll(ctx, db, "latest clients", scanClient, selectClient+" ORDER BY created_at DESC, id DESC LIMIT $1", limit)
+}
+
 // ActiveGrants returns at most limit unrevoked grants, newest first.
 func (db *DB) ActiveGrants(ctx context.Context, limit int) ([]*mcpgate.Grant, error) {
 	if limit < 1 {

@@ -13,6 +13,7 @@ import (
 // dashboard's bounded reads.
 type OverviewStore interface {
 	mcpgate.Store
+	mcpgate.ClientStore
 	mcpgate.ConsentStore
 	mcpgate.OverviewStore
 }
@@ -22,6 +23,7 @@ type OverviewStore interface {
 func RunOverview(t *testing.T, open func(t *testing.T) OverviewStore) {
 	t.Helper()
 	t.Run("LatestKeys", func(t *testing.T) { testLatestKeys(t, open(t)) })
+	t.Run("LatestClients", func(t *testing.T) { testLatestClients(t, open(t)) })
 	t.Run("ActiveGrants", func(t *testing.T) { testActiveGrants(t, open(t)) })
 	t.Run("CountAudit", func(t *testing.T) { testCountAudit(t, open(t)) })
 	t.Run("LatestAudit", func(t *testing.T) { testLatestAudit(t, open(t)) })
@@ -57,6 +59,36 @@ func keyIDs(keys []*mcpgate.APIKey) []string {
 		ids = append(ids, k.ID)
 	}
 	return ids
+}
+
+func testLatestClients(t *testing.T, s OverviewStore) {
+	ctx := t.Context()
+	for i := range 4 {
+		c := &mcpgate.Client{ID: fmt.Sprintf("c%d", i), Name: fmt.Sprintf("App %d", i), RedirectURIs: []string{"https://app.example/cb"},
+			GrantTypes: []string{"authorization_code"}, Source: "dcr", CreatedAt: base.Add(time.Duration(i) * time.Minute)}
+		if err := s.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeClient(ctx, "c3", base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LatestClients(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "c3" || got[1].ID != "c2" {
+		t.Fatalf("LatestClients(2) = %+v, want c3, c2 (revoked ones included)", got)
+	}
+	if c := got[1]; c.Name != "App 2" || c.Source != "dcr" || !slices.Equal(c.RedirectURIs, []string{"https://app.example/cb"}) || !sameTime(c.CreatedAt, base.Add(2*time.Minute)) {
+		t.Errorf("LatestClients[1] = %+v", c)
+	}
+	if got[0].RevokedAt.IsZero() {
+		t.Error("LatestClients: c3 not shown revoked")
+	}
+	if _, err := s.LatestClients(ctx, 0); err == nil {
+		t.Error("LatestClients(0) succeeded")
+	}
 }
 
 func testActiveGrants(t *testing.T, s OverviewStore) {
