@@ -127,7 +127,7 @@ func NewDashboard(store Store, keys KeyVerifier, opts *DashboardOptions) (*Dashb
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = 1000
 	}
-	_, cssVersion := login.Stylesheet()
+	cssVersion := login.StylesheetVersion()
 	tmpl, err := template.New("").Funcs(template.FuncMap{
 		"when":         when,
 		"styleVersion": func() string { return cssVersion },
@@ -163,19 +163,18 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.HandleFunc("POST /signout", d.postSignout)
 	mux.HandleFunc("POST /keys/revoke", d.postRevokeKey)
 	mux.HandleFunc("POST /grants/revoke", d.postRevokeGrant)
-	mux.HandleFunc("GET /static/style.css", func(w http.ResponseWriter, r *http.Request) {
-		css, _ := login.Stylesheet()
-		serveCSS(w, css)
-	})
-	mux.HandleFunc("GET /static/admin.css", func(w http.ResponseWriter, r *http.Request) { serveCSS(w, adminCSS) })
+	mux.Handle("GET /static/style.css", login.Stylesheet)
+	mux.HandleFunc("GET /static/admin.css", serveAdminCSS)
 	return d.cop.Handler(withPageDefaults(mux))
 }
 
-func serveCSS(w http.ResponseWriter, css []byte) {
+// serveAdminCSS serves the dashboard's own stylesheet. Its URL carries the
+// shared stylesheet's version, not its own, so browsers revalidate it.
+func serveAdminCSS(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/css; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
-	_, _ = w.Write(css)
+	_, _ = w.Write(adminCSS)
 }
 
 // withPageDefaults sets the security headers before routing, so that the

@@ -1,6 +1,6 @@
 package login
 
-// Stylesheet returns the pages' stylesheet and a short hash of its content,
-// for other mcpgate pages that share their look (the admin dashboard) and
-// serve it under a URL that changes with it.
-func Stylesheet() (css []byte, version string) { return styleCSS, styleVersion }
+// StylesheetVersion is a short hash of the pages' stylesheet, for other
+// mcpgate pages that share their look (the admin dashboard) and link to
+// [Stylesheet] under a URL that changes with it, as the pages do.
+func StylesheetVersion() string { return styleVersion }
