@@ -125,6 +125,23 @@ func PrincipalFromContext(ctx context.Context) *Principal {
 	return p
 }
 
+type resourceKey struct{}
+
+// WithResource returns a copy of ctx naming resource, the canonical URL of
+// the MCP endpoint a request is for (its RFC 8707 resource). Verifiers of
+// audience-bound tokens read it with [ResourceFromContext] and accept a
+// token only on the endpoint it was issued for.
+func WithResource(ctx context.Context, resource string) context.Context {
+	return context.WithValue(ctx, resourceKey{}, resource)
+}
+
+// ResourceFromContext returns the resource [WithResource] stored in ctx,
+// or "" when the request names none.
+func ResourceFromContext(ctx context.Context) string {
+	r, _ := ctx.Value(resourceKey{}).(string)
+	return r
+}
+
 // APIKey is the stored form of an API key. The secret itself is never
 // stored: only Hash, a SHA-256 digest of the secret part of the key.
 type APIKey struct {

@@ -25,6 +25,11 @@ type Options struct {
 	// Scope, if set, is announced in 401 challenges as the scope a client
 	// should request (space-separated).
 	Scope string
+	// Resource, if set, is the canonical URL of the MCP endpoint this
+	// authenticator guards (its RFC 8707 resource). Verifiers see it
+	// through mcpgate.ResourceFromContext and refuse tokens issued for
+	// another endpoint; API keys, which name no audience, are unaffected.
+	Resource string
 	// Logger receives the reason of each failure (never the credential);
 	// slog.Default() by default. Refusals are logged at Debug, verifier
 	// failures at Error.
@@ -76,7 +81,11 @@ func (a *Authenticator) Check(r *http.Request) (*mcpgate.Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := a.v.Verify(r.Context(), token)
+	ctx := r.Context()
+	if a.opts.Resource != "" {
+		ctx = mcpgate.WithResource(ctx, a.opts.Resource)
+	}
+	p, err := a.v.Verify(ctx, token)
 	if err != nil {
 		return nil, err
 	}

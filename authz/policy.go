@@ -39,6 +39,36 @@ type Policy struct {
 	Prompts   []Rule              `yaml:"prompts" json:"prompts"`
 	Methods   map[string][]string `yaml:"methods" json:"methods"`
 	Default   []string            `yaml:"default" json:"default"`
+	// ScopeDescriptions say in plain words what each scope allows, for
+	// the consent page of the server the policy guards, e.g.
+	// "jira:write" → "Create and edit Jira issues". A scope without one
+	// is shown by its name. They decide nothing.
+	ScopeDescriptions map[string]string `yaml:"scope_descriptions" json:"scope_descriptions,omitempty"`
+}
+
+// Scopes returns every scope p names, each once, in the order the policy
+// names them: tools, resources, prompts, methods (by sorted method
+// pattern), default. They are the scopes of the server p guards, which
+// its protected resource metadata advertises. A nil policy names none.
+func (p *Policy) Scopes() []string {
+	if p == nil {
+		return nil
+	}
+	var out []string
+	for _, rules := range [][]Rule{p.Tools, p.Resources, p.Prompts} {
+		for _, r := range rules {
+			out = appendNew(out, r.Scopes)
+		}
+	}
+	methods := make([]string, 0, len(p.Methods))
+	for m := range p.Methods {
+		methods = append(methods, m)
+	}
+	slices.Sort(methods)
+	for _, m := range methods {
+		out = appendNew(out, p.Methods[m])
+	}
+	return appendNew(out, p.Default)
 }
 
 // Kinds of MCP features, for Allowed.
@@ -92,6 +122,16 @@ func (p *Policy) Validate() error {
 	}
 	if err := validScopes(p.Default); err != nil {
 		errs = append(errs, fmt.Errorf("authz: default: %w", err))
+	}
+	described := make([]string, 0, len(p.ScopeDescriptions))
+	for sc := range p.ScopeDescriptions {
+		described = append(described, sc)
+	}
+	slices.Sort(described)
+	for _, sc := range described {
+		if !slices.Contains(p.Scopes(), sc) {
+			errs = append(errs, fmt.Errorf("authz: scope_descriptions: %q is not a scope of this policy", sc))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -30,7 +30,10 @@ import (
 // a larger body is refused with 413 before anything parses it.
 const DefaultMaxBodyBytes = pipeline.DefaultMaxBodyBytes
 
-// Upstream is an MCP server the gateway fronts at Path.
+// Upstream is an MCP server the gateway fronts at Path. It is a protected
+// resource of its own: its URL (the public URL's origin and Path) is the
+// audience of the tokens issued for it, and its policy's scopes are what
+// its metadata advertises and its consent page asks for.
 type Upstream struct {
 	Name    string
 	Path    string       // e.g. /mcp/everything
@@ -86,8 +89,9 @@ type Options struct {
 	// OpenID providers on the sign-in page, with the callback at
 	// login.Callback (see package federation).
 	Federation *federation.Federation
-	// ScopesSupported is advertised in metadata and in 401 scope hints;
-	// nil uses the built-in server's scopes.
+	// ScopesSupported are the scopes of the built-in server, advertised
+	// in its metadata and 401 scope hints; nil uses demo.Scopes. Each
+	// upstream advertises the scopes of its own policy instead.
 	ScopesSupported []string
 	// Upstreams are served at their paths. With no upstream at /mcp, the
 	// built-in server is served there.
@@ -191,10 +195,9 @@ type Gateway struct {
 	public  *url.URL
 	logger  *slog.Logger
 	keys    *authn.KeyVerifier
-	authn   *authn.Authenticator
+	verify  authn.Verifier // every credential's verifier, for each endpoint's authenticator
 	audit   *auditWriter
 	handler http.Handler
-	prmURL  string
 	oauth   *oauth.Server // nil without OAuth
 
 	cancel context.CancelFunc
@@ -215,7 +218,6 @@ func New(store mcpgate.Store, publicURL string, opts *Options) (*Gateway, error)
 	}
 	o := opts.withDefaults()
 	g := &Gateway{store: store, opts: o, public: public, logger: o.Logger}
-	g.prmURL = metadataURL(public)
 	g.keys = authn.NewKeyVerifier(store, &authn.KeyVerifierOptions{Now: o.Now, Logger: o.Logger,
 		OnRevokedUse: func(_ context.Context, k *mcpgate.APIKey) {
 			g.opts.Alerts(alert.Alert{Kind: alert.KindRevokedKeyUsed, Time: o.Now(),
@@ -231,11 +233,7 @@ func New(store mcpgate.Store, publicURL string, opts *Options) (*Gateway, error)
 		}
 		verifiers = append([]authn.Verifier{keyBound(g.oauth.Verifier(), g.keys)}, o.Verifiers...)
 	}
-	g.authn = authn.New(authn.Chain(g.keys, verifiers...), &authn.Options{
-		ResourceMetadataURL: g.prmURL,
-		Scope:               strings.Join(o.ScopesSupported, " "),
-		Logger:              o.Logger,
-	})
+	g.verify = authn.Chain(g.keys, verifiers...)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
@@ -334,9 +332,6 @@ func (g *Gateway) Close() error {
 	g.keys.Close()
 	return nil
 }
-
-// resource is the canonical MCP URL, the audience of access tokens.
-func (g *Gateway) resource() string { return resourceOf(g.public) }
 
 func resourceOf(public *url.URL) string {
 	return strings.TrimSuffix(public.String(), "/")

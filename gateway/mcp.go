@@ -3,29 +3,36 @@ package gateway
 import (
 	"iter"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpgate/mcpgate/authn"
-	"github.com/mcpgate/mcpgate/authz"
 	"github.com/mcpgate/mcpgate/demo"
 	"github.com/mcpgate/mcpgate/pipeline"
 )
 
-// mcpHandler puts the request path (package pipeline) in front of an MCP
-// server, built-in or upstream: origin, authentication, body, parse,
-// scopes, sessions, audit.
-func (g *Gateway) mcpHandler(policy *authz.Policy, next http.Handler) http.Handler {
+// mcpHandler puts the request path (package pipeline) in front of the MCP
+// server of ep, built-in or upstream: origin, authentication, body, parse,
+// scopes, sessions, audit. Its authenticator accepts only tokens issued
+// for ep's resource, and its challenges name ep's metadata and scopes.
+func (g *Gateway) mcpHandler(ep *endpoint) http.Handler {
 	o := g.opts
 	var observe func(*http.Request, pipeline.Observation)
 	if o.Observer != nil {
 		observe = o.Observer.Request
 	}
-	return pipeline.New(g.authn, &pipeline.Options{
+	auth := authn.New(g.verify, &authn.Options{
+		ResourceMetadataURL: ep.prm,
+		Scope:               strings.Join(ep.scopes, " "),
+		Resource:            ep.resource,
+		Logger:              o.Logger,
+	})
+	return pipeline.New(auth, &pipeline.Options{
 		Observe:                 observe,
-		Policy:                  policy,
-		ResourceMetadataURL:     g.prmURL,
+		Policy:                  ep.policy,
+		ResourceMetadataURL:     ep.prm,
 		PublicURL:               g.public,
 		FrontPage:               "/",
 		MaxBodyBytes:            o.MaxBodyBytes,
@@ -36,7 +43,7 @@ func (g *Gateway) mcpHandler(policy *authz.Policy, next http.Handler) http.Handl
 		Audit:                   g.audit.record,
 		RequestID:               requestID,
 		Now:                     o.Now,
-	}).Handler(next)
+	}).Handler(ep.handler)
 }
 
 // builtinSessionTTL is how long the built-in server keeps an idle session.

@@ -18,23 +18,19 @@ import (
 func (g *Gateway) routes(mux *http.ServeMux) (http.Handler, error) {
 	o := g.opts
 
-	prm := g.metadataHandler()
-	mux.Handle("GET /.well-known/oauth-protected-resource", prm)
-	mux.Handle("GET /.well-known/oauth-protected-resource/{path...}", prm)
-
-	base := strings.TrimSuffix(g.public.Path, "/")
-	if base == "" {
-		base = "/mcp"
-	}
+	base := g.basePath()
+	var eps []endpoint
 	servedBase := false
 	var servers []login.Server
 	for _, u := range o.Upstreams {
 		if !validPath(u.Path) {
 			return nil, fmt.Errorf("upstream %q: path %q must start with / and hold only letters, digits and . _ ~ - /", u.Name, u.Path)
 		}
-		if err := handle(mux, u.Path, g.mcpHandler(u.Policy, u.Handler)); err != nil {
+		ep := g.upstreamEndpoint(u)
+		if err := handle(mux, u.Path, g.mcpHandler(&ep)); err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
 		}
+		eps = append(eps, ep)
 		servedBase = servedBase || u.Path == base
 		s := login.Server{Name: u.Name, URL: g.origin() + u.Path}
 		if u.Path == base {
@@ -44,7 +40,10 @@ func (g *Gateway) routes(mux *http.ServeMux) (http.Handler, error) {
 		}
 	}
 	if !servedBase {
-		mux.Handle(base, g.mcpHandler(demo.Policy(), g.builtin()))
+		ep := g.endpointAt(base)
+		ep.scopes, ep.policy, ep.handler = o.ScopesSupported, demo.Policy(), g.builtin()
+		mux.Handle(base, g.mcpHandler(&ep))
+		eps = append(eps, ep)
 		servers = append([]login.Server{{Name: "Built-in server", URL: g.origin() + base}}, servers...)
 	}
 	// The front page tells people what the server is and how to connect;
@@ -54,6 +53,18 @@ func (g *Gateway) routes(mux *http.ServeMux) (http.Handler, error) {
 	if g.oauth == nil {
 		mux.Handle("GET "+login.StylesheetPath, login.Stylesheet)
 	}
+	// Each endpoint is a resource of the authorization server: tokens are
+	// issued for one of them, with its scopes, and accepted there only.
+	if g.oauth != nil {
+		for _, ep := range eps {
+			if err := g.oauth.AddResource(ep.oauthResource()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	prm := g.metadataHandler(eps)
+	mux.Handle("GET "+prmPath, prm)
+	mux.Handle("GET "+prmPath+"/{path...}", prm)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

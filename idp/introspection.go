@@ -31,7 +31,8 @@ type Introspection struct {
 	// another iss is refused. Otherwise the response's iss is used, or the
 	// origin of URL.
 	Issuer string
-	// Audience must be one of the aud values of the response.
+	// Audience, if set, must be one of the aud values of the response;
+	// empty means the endpoint's resource URL, as for [Issuer].
 	Audience string
 	// CacheTTL is how long an active token is trusted without asking
 	// again, never beyond its exp; 0 means DefaultIntrospectionCacheTTL.
@@ -60,9 +61,6 @@ func newIntrospector(cfg Introspection, opts *Options) (*introspector, error) {
 	}
 	if cfg.ClientID == "" {
 		return nil, fmt.Errorf("introspection: a client id is required")
-	}
-	if cfg.Audience == "" {
-		return nil, fmt.Errorf("introspection: no audience")
 	}
 	if cfg.Issuer != "" {
 		if _, err := CheckURL("introspection issuer", cfg.Issuer); err != nil {
@@ -137,8 +135,14 @@ func (in *introspector) verify(ctx context.Context, token string, now time.Time)
 		return nil, false, refuse(mcpgate.ReasonExpired, "introspection: not valid yet")
 	}
 	aud := strings.Fields(joined(raw["aud"]))
-	if !slices.Contains(aud, in.cfg.Audience) {
-		return nil, false, refuse(mcpgate.ReasonWrongAudience, "introspection: audience %q does not name %q", aud, in.cfg.Audience)
+	audience := in.cfg.Audience
+	if audience == "" {
+		if audience = mcpgate.ResourceFromContext(ctx); audience == "" {
+			return nil, false, errNoResource
+		}
+	}
+	if !slices.Contains(aud, audience) {
+		return nil, false, refuse(mcpgate.ReasonWrongAudience, "introspection: audience %q does not name %q", aud, audience)
 	}
 	iat := unix(r.Iat)
 	if err := lifetime(exp, iat, now, in.cfg.MaxTokenLifetime); err != nil {
@@ -154,7 +158,7 @@ func (in *introspector) verify(ctx context.Context, token string, now time.Time)
 	if !exp.IsZero() && exp.Before(until) {
 		until = exp
 	}
-	return &entry{p: p, issuedAt: iat, until: until.UnixNano()}, false, nil
+	return &entry{p: p, issuedAt: iat, until: until.UnixNano(), perResource: in.cfg.Audience == ""}, false, nil
 }
 
 func unix(s int64) time.Time {

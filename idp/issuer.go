@@ -24,9 +24,12 @@ type Issuer struct {
 	// each token's iss. Its metadata is read from
 	// Issuer/.well-known/openid-configuration, or the RFC 8414 location.
 	Issuer string
-	// Audience must be one of each token's aud values: the resource URL of
-	// the MCP endpoint (RFC 8707), or what the provider puts in aud
-	// instead.
+	// Audience, if set, must be one of each token's aud values, on every
+	// MCP endpoint: for a provider that cannot put an endpoint's URL in
+	// aud. Empty means the resource URL (RFC 8707) of the endpoint each
+	// request is for, which the gateway names in the request's context
+	// (mcpgate.WithResource): a token is then accepted only on the
+	// endpoint it was issued for, and never where the context names none.
 	Audience string
 	// Algorithms allowed in the header; nil means [DefaultAlgorithms].
 	// Only asymmetric ones may be named: never none, never HS*.
@@ -47,9 +50,6 @@ type Issuer struct {
 func (cfg *Issuer) check() error {
 	if _, err := CheckURL("issuer", cfg.Issuer); err != nil {
 		return err
-	}
-	if cfg.Audience == "" {
-		return fmt.Errorf("issuer %s: no audience", cfg.Issuer)
 	}
 	if cfg.JWKSURL != "" {
 		if _, err := CheckURL("issuer "+cfg.Issuer+": jwks_url", cfg.JWKSURL); err != nil {
@@ -213,10 +213,18 @@ func (is *issuer) verify(ctx context.Context, token string, now time.Time) (*ent
 	if err != nil {
 		return nil, refuse(mcpgate.ReasonUnavailable, "issuer %s: %v", is.cfg.Issuer, err)
 	}
+	audience := is.cfg.Audience
+	if audience == "" {
+		// Verify re-checks this endpoint, and every later one the
+		// cached token is shown on.
+		if audience = mcpgate.ResourceFromContext(ctx); audience == "" {
+			return nil, errNoResource
+		}
+	}
 	c, err := ks.Verify(ctx, token, jose.ForeignVerifyOptions{
 		Algorithms: is.cfg.Algorithms,
 		Issuer:     is.cfg.Issuer,
-		Audience:   is.cfg.Audience,
+		Audience:   audience,
 		Types:      is.types,
 		Leeway:     is.opts.Leeway,
 		Now:        func() time.Time { return now },
@@ -233,5 +241,5 @@ func (is *issuer) verify(ctx context.Context, token string, now time.Time) (*ent
 	}
 	p.Audience = c.Audience
 	p.Expires = c.Expires
-	return &entry{p: p, issuedAt: c.IssuedAt, until: c.Expires.Add(is.opts.Leeway).UnixNano()}, nil
+	return &entry{p: p, issuedAt: c.IssuedAt, until: c.Expires.Add(is.opts.Leeway).UnixNano(), perResource: is.cfg.Audience == ""}, nil
 }

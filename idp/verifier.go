@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,9 @@ type entry struct {
 	p        mcpgate.Principal
 	issuedAt time.Time // zero when the token did not say
 	until    int64     // unix nanos
+	// perResource: its provider names no fixed audience, so the token is
+	// good only on the endpoints its aud names.
+	perResource bool
 }
 
 // negativeCacheSize bounds the tokens remembered as inactive.
@@ -132,12 +136,26 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*mcpgate.Principal
 	if why := v.rev.check(&e.p, e.issuedAt, now); why != "" {
 		return nil, refuse(mcpgate.ReasonRevoked, "%s revoked", why)
 	}
+	if e.perResource {
+		// After the cache, which holds a token whatever endpoint it was
+		// first shown on.
+		r := mcpgate.ResourceFromContext(ctx)
+		if r == "" {
+			return nil, errNoResource
+		}
+		if !slices.Contains(e.p.Audience, r) {
+			return nil, refuse(mcpgate.ReasonWrongAudience, "token for %q, not %q", e.p.Audience, r)
+		}
+	}
 	p := new(mcpgate.Principal)
 	*p = e.p
 	return p, nil
 }
 
-var errInactive = refuse(mcpgate.ReasonInactive, "token inactive (introspection)")
+var (
+	errInactive   = refuse(mcpgate.ReasonInactive, "token inactive (introspection)")
+	errNoResource = refuse(mcpgate.ReasonWrongAudience, "no audience configured and the request names no resource")
+)
 
 // verify verifies a token that is not cached and caches it.
 func (v *Verifier) verify(ctx context.Context, token string, key [32]byte, now time.Time) (*entry, error) {

@@ -220,7 +220,6 @@ func TestConfigRefused(t *testing.T) {
 		cfg  Issuer
 	}{
 		{"http on a public host", Issuer{Issuer: "http://idp.example.com", Audience: testAudience}},
-		{"no audience", Issuer{Issuer: "https://idp.example.com"}},
 		{"HS256 allowed", Issuer{Issuer: "https://idp.example.com", Audience: testAudience, Algorithms: []string{"RS256", "HS256"}}},
 		{"none allowed", Issuer{Issuer: "https://idp.example.com", Audience: testAudience, Algorithms: []string{"none"}}},
 	} {

@@ -315,11 +315,30 @@ type VerifyOptions struct {
 	Type     string // required typ header, compared case-insensitively
 	Issuer   string
 	Audience string
+	// Audiences are accepted as well as Audience: aud must name one of
+	// them (a server that issues tokens for several resources).
+	Audiences []string
 	Leeway   time.Duration
 	// MaxLifetime is the longest exp - iat accepted; 0 means
 	// DefaultMaxLifetime.
 	MaxLifetime time.Duration
 	Now         func() time.Time
+}
+
+// audiences are the aud values o accepts; none at all accepts no token.
+func (o *VerifyOptions) audiences() []string {
+	auds := make([]string, 0, 1+len(o.Audiences))
+	for _, a := range append([]string{o.Audience}, o.Audiences...) {
+		if a != "" {
+			auds = append(auds, a)
+		}
+	}
+	if len(auds) == 0 {
+		// jwt skips the check when given no audience; an impossible
+		// one refuses every token instead.
+		auds = append(auds, "\x00no audience")
+	}
+	return auds
 }
 
 // Verify checks token's signature (RS256 only, kid required), typ, the
@@ -333,7 +352,7 @@ func (ks *KeySet) Verify(token string, o VerifyOptions) (*Claims, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithIssuer(o.Issuer),
-		jwt.WithAudience(o.Audience),
+		jwt.WithAudience(o.audiences()...),
 		jwt.WithLeeway(o.Leeway),
 	}
 	if o.Now != nil {

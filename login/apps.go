@@ -72,7 +72,7 @@ func (p *Pages) getApps(w http.ResponseWriter, r *http.Request) {
 			ClientName: name,
 			ClientID:   g.ClientID,
 			Unverified: unverified(c, g.ClientID),
-			Scopes:     p.scopeViews(g.Scopes),
+			Scopes:     scopeViews(p.scopeText, g.Scopes),
 			Resource:   g.Resource,
 			Created:    g.CreatedAt,
 			LastUsed:   g.LastUsed,

@@ -29,10 +29,20 @@ type consentPage struct {
 	Error        string
 }
 
-func (p *Pages) scopeViews(scopes []string) []scopeView {
+// textFor returns the words for the scopes of pr's resource: its own if
+// it has any, else the pages'.
+func (p *Pages) textFor(pr *Request) map[string]string {
+	if pr.ScopeText != nil {
+		return pr.ScopeText
+	}
+	return p.scopeText
+}
+
+// scopeViews describes scopes in the words of text.
+func scopeViews(text map[string]string, scopes []string) []scopeView {
 	v := make([]scopeView, 0, len(scopes))
 	for _, s := range scopes {
-		v = append(v, scopeView{Name: s, Text: p.scopeText[s]})
+		v = append(v, scopeView{Name: s, Text: text[s]})
 	}
 	return v
 }
@@ -117,8 +127,8 @@ func (p *Pages) showConsent(w http.ResponseWriter, r *http.Request, status int, 
 		ClientID:     pr.ClientID,
 		Unverified:   unverified(c, pr.ClientID),
 		RedirectHost: redirectHost(pr.RedirectURI),
-		Scopes:       p.scopeViews(offered),
-		Withheld:     p.scopeViews(withheld),
+		Scopes:       scopeViews(p.textFor(pr), offered),
+		Withheld:     scopeViews(p.textFor(pr), withheld),
 		Error:        errMsg,
 	}
 	p.render(w, status, "consent.html", page, redirectSource(pr.RedirectURI))

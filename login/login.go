@@ -32,6 +32,11 @@ type Request struct {
 	RedirectURI string
 	Scopes      []string // requested scopes
 	Resource    string   // RFC 8707 resource
+	// ScopeText, when not nil, is what the scopes of Resource mean in plain
+	// words, from that resource's configuration: the page shows these,
+	// or a scope's name where it has none, instead of
+	// Options.ScopeDescriptions, which describe the built-in server's.
+	ScopeText map[string]string
 	// PriorApproval is set when the person already approved this client for
 	// these scopes, so consent is not asked again.
 	PriorApproval bool

@@ -38,6 +38,7 @@ func (b oauthBackend) PendingRequest(ctx context.Context, id, subject string) (*
 		RedirectURI:   pr.RedirectURI,
 		Scopes:        pr.Scopes,
 		Resource:      pr.Resource,
+		ScopeText:     pr.ScopeDescriptions,
 		PriorApproval: pr.PriorApproval,
 	}, nil
 }

@@ -42,7 +42,7 @@ func (s *opServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.Aut
 	if len(ar.Scopes) == 0 {
 		// The library refuses an empty scope; MCP clients often send none,
 		// which means "what the client may have".
-		ar.Scopes = s.defaultScopes(c)
+		ar.Scopes = s.defaultScopes(c, s.opts.Resource)
 		if len(ar.Scopes) == 0 {
 			ar.Scopes = []string{"mcp"} // no scopes configured: a placeholder dropped in Authorize
 		}
@@ -82,19 +82,22 @@ func looksLikeURL(id string) bool {
 	return strings.HasPrefix(id, "https://") || strings.HasPrefix(id, "http://")
 }
 
-// defaultScopes are the scopes a client gets when it asks for none.
-func (s *Server) defaultScopes(c *mcpgate.Client) []string {
+// defaultScopes are the scopes a client gets for resource when it asks
+// for none.
+func (s *Server) defaultScopes(c *mcpgate.Client, resource string) []string {
 	if len(c.Scopes) > 0 {
 		return slices.Clone(c.Scopes)
 	}
-	return slices.Clone(s.opts.ScopesSupported)
+	return slices.Clone(s.scopesOf(resource))
 }
 
-// allowedScopes filters requested to those supported and allowed for c.
-func (s *Server) allowedScopes(c *mcpgate.Client, requested []string) []string {
+// allowedScopes filters requested to those resource supports and c is
+// allowed.
+func (s *Server) allowedScopes(c *mcpgate.Client, resource string, requested []string) []string {
+	supported := s.scopesOf(resource)
 	var out []string
 	for _, sc := range requested {
-		if !slices.Contains(s.opts.ScopesSupported, sc) {
+		if !slices.Contains(supported, sc) {
 			continue
 		}
 		if len(c.Scopes) > 0 && !slices.Contains(c.Scopes, sc) {
@@ -137,11 +140,12 @@ func (s *opServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthR
 	if !ok {
 		return s.errorRedirect(ar.RedirectURI, ar.State, "invalid_target", "resource is not served by this authorization server"), nil
 	}
-	scopes := s.allowedScopes(c, ar.Scopes)
+	scopes := s.allowedScopes(c, resource, ar.Scopes)
 	if len(scopes) == 0 {
-		// Nothing asked for is served here (e.g. only "openid"): offer what
-		// the client may have; the token response states the scope.
-		scopes = s.allowedScopes(c, s.defaultScopes(c))
+		// Nothing asked for is served here (e.g. only "openid", or the
+		// scopes of another resource): offer what the client may have;
+		// the token response states the scope.
+		scopes = s.allowedScopes(c, resource, s.defaultScopes(c, resource))
 	}
 	now := s.now()
 	req := &mcpgate.AuthRequest{
@@ -162,17 +166,23 @@ func (s *opServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthR
 	return op.NewRedirect(s.loginURL(req.ID)), nil
 }
 
-// checkResource checks the RFC 8707 resource parameters of a request: none
-// means want (or, if want is empty, the server's resource); otherwise there
-// must be exactly one, equal to want or the server's resource.
+// checkResource checks the RFC 8707 resource parameters of a request.
+// For a new grant (want empty) none means the default resource, and one
+// must name a resource of this server exactly. For a code or refresh
+// token (want is its resource) none means want, and one must equal it:
+// a token is never moved to another audience. More than one is refused,
+// as each token has a single audience.
 func (s *Server) checkResource(values []string, want string) (string, bool) {
-	if want == "" {
-		want = s.opts.Resource
-	}
 	switch len(values) {
 	case 0:
+		if want == "" {
+			return s.opts.Resource, true
+		}
 		return want, true
 	case 1:
+		if want == "" {
+			return values[0], s.resource(values[0]) != nil
+		}
 		return want, values[0] == want
 	}
 	return "", false

@@ -182,7 +182,7 @@ func (s *Server) Metadata() *Metadata {
 		JWKSURI:                                    s.endpoint(PathJWKS),
 		RevocationEndpoint:                         s.endpoint(PathRevoke),
 		IntrospectionEndpoint:                      s.endpoint(PathIntrospect),
-		ScopesSupported:                            s.opts.ScopesSupported,
+		ScopesSupported:                            s.allScopes(),
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"time"
@@ -20,6 +21,9 @@ type PendingRequest struct {
 	RedirectURI string
 	Scopes      []string
 	Resource    string
+	// ScopeDescriptions are the plain words configured for the scopes of
+	// Resource (see Resource.ScopeDescriptions); nil when it has none.
+	ScopeDescriptions map[string]string
 	// PriorApproval is true when an active grant of this user to this
 	// client already covers these scopes: consent may be skipped.
 	PriorApproval bool
@@ -59,6 +63,9 @@ func (s *Server) PendingRequest(ctx context.Context, id string, subject string) 
 		RedirectURI: r.RedirectURI,
 		Scopes:      slices.Clone(r.Scopes),
 		Resource:    r.Resource,
+	}
+	if res := s.resource(r.Resource); res != nil {
+		p.ScopeDescriptions = maps.Clone(res.ScopeDescriptions)
 	}
 	if p.ClientName == "" {
 		p.ClientName = c.ID

@@ -128,7 +128,7 @@ func (s *Server) register(ctx context.Context, md *ClientMetadata) (*mcpgate.Cli
 	}
 	if md.Scope != "" {
 		for _, sc := range strings.Fields(md.Scope) {
-			if slices.Contains(s.opts.ScopesSupported, sc) && !slices.Contains(nc.Scopes, sc) {
+			if slices.Contains(s.allScopes(), sc) && !slices.Contains(nc.Scopes, sc) {
 				nc.Scopes = append(nc.Scopes, sc)
 			}
 		}
@@ -219,7 +219,7 @@ func (s *Server) AddClient(ctx context.Context, nc NewClient) (*mcpgate.Client, 
 		}
 	}
 	for _, sc := range nc.Scopes {
-		if !slices.Contains(s.opts.ScopesSupported, sc) {
+		if !slices.Contains(s.allScopes(), sc) {
 			return nil, "", badMetadata("scope %q is not supported", sc)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,15 +46,18 @@ var ErrNotFound = mcpgate.ErrNotFound
 // other field means its default.
 type Options struct {
 	// Resource is the canonical URL of the protected MCP endpoint, e.g.
-	// https://mcp.example.com/mcp: the only RFC 8707 resource tokens are
-	// issued for, and their audience.
+	// https://mcp.example.com/mcp: the RFC 8707 resource of a request
+	// that names none, and the audience of its tokens.
 	Resource string
 	// Issuer is the authorization server's issuer identifier. Default: the
 	// origin of Resource.
 	Issuer string
-	// ScopesSupported are the scopes clients may request, in
-	// scopes_supported.
+	// ScopesSupported are the scopes clients may request for Resource.
 	ScopesSupported []string
+	// Resources are further MCP endpoints tokens may be issued for, each
+	// with its own scopes (see also Server.AddResource). A token names one
+	// resource as its audience and is accepted there only.
+	Resources []Resource
 
 	AccessTokenTTL  time.Duration // default 10m
 	RefreshTokenTTL time.Duration // default 30 days
@@ -144,6 +148,11 @@ func (o *Options) withDefaults() (Options, error) {
 	ru, err := url.Parse(d.Resource)
 	if d.Resource == "" || err != nil || ru.Host == "" || (ru.Scheme != "https" && ru.Scheme != "http") || ru.Fragment != "" {
 		return d, fmt.Errorf("oauth: Options.Resource must be an absolute http(s) URL, got %q", d.Resource)
+	}
+	for _, r := range d.Resources {
+		if err := checkResourceURL(r.URL); err != nil {
+			return d, err
+		}
 	}
 	if d.Issuer == "" {
 		d.Issuer = ru.Scheme + "://" + ru.Host
@@ -246,6 +255,9 @@ type Server struct {
 	keyset     *jose.KeySet
 	keysLoaded time.Time
 
+	resMu sync.RWMutex
+	res   *resources
+
 	revoked  *revocations
 	verified *tokenCache
 	cimd     *cimdResolver
@@ -287,6 +299,12 @@ func New(store Storage, opts *Options) (*Server, error) {
 		verified:    newTokenCache(10000),
 		regLimit:    newAddrLimiter(o.Limiter, "register", o.RegistrationsPerMinute),
 	}
+	s.res = newResources([]Resource{{URL: o.Resource, Scopes: o.ScopesSupported}})
+	for _, r := range o.Resources {
+		if err := s.AddResource(r); err != nil {
+			return nil, err
+		}
+	}
 	s.cimd = newCIMDResolver(o)
 	ctx := context.Background()
 	if err := s.loadKeys(ctx, true); err != nil {
@@ -303,11 +321,12 @@ func New(store Storage, opts *Options) (*Server, error) {
 // Issuer returns the issuer identifier.
 func (s *Server) Issuer() string { return s.opts.Issuer }
 
-// Resource returns the canonical resource (the audience of access tokens).
+// Resource returns the default resource: the audience of access tokens
+// whose request named none.
 func (s *Server) Resource() string { return s.opts.Resource }
 
-// ScopesSupported returns the configured scopes.
-func (s *Server) ScopesSupported() []string { return s.opts.ScopesSupported }
+// ScopesSupported returns the scopes of every resource.
+func (s *Server) ScopesSupported() []string { return slices.Clone(s.allScopes()) }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
 

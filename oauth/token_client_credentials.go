@@ -30,14 +30,14 @@ func (s *opServer) ClientCredentialsExchange(ctx context.Context, r *op.ClientRe
 	}
 	var scopes []string
 	if len(r.Data.Scope) == 0 {
-		scopes = s.allowedScopes(c, s.defaultScopes(c))
+		scopes = s.allowedScopes(c, resource, s.defaultScopes(c, resource))
 	} else {
 		for _, sc := range r.Data.Scope {
-			if !slices.Contains(s.allowedScopes(c, []string{sc}), sc) {
+			if !slices.Contains(s.allowedScopes(c, resource, []string{sc}), sc) {
 				return nil, oidc.ErrInvalidScope().WithDescription("scope not allowed for this client")
 			}
 		}
-		scopes = s.allowedScopes(c, r.Data.Scope)
+		scopes = s.allowedScopes(c, resource, r.Data.Scope)
 	}
 	subject := c.Subject
 	if subject == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,7 +22,9 @@ func (s *Server) Verifier() *Verifier { return &Verifier{s: s} }
 
 // Verify checks an access token and returns its principal. It accepts only
 // RS256 JWTs with typ at+jwt (RFC 9068) signed by one of the server's keys,
-// issued by this issuer for this resource (RFC 8707), within exp and nbf
+// issued by this issuer for one of its resources (RFC 8707): for the one
+// the request is for when ctx names it (mcpgate.WithResource, as the
+// gateway does for each MCP endpoint), within exp and nbf
 // (with the configured leeway), living no longer than MaxTokenLifetime,
 // without a crit header, and not revoked: neither the token, its
 // token family, its grant, its client nor its subject. Every error wraps
@@ -40,6 +43,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*mcpgate.Principal
 		s.verified.put(key, e)
 	}
 	c := e.claims
+	// After the cache, which holds a token whatever path it was first
+	// shown on: a token for one MCP endpoint is refused at another.
+	if r := mcpgate.ResourceFromContext(ctx); r != "" && !slices.Contains(c.Audience, r) {
+		return nil, mcpgate.Refused(mcpgate.ReasonWrongAudience, fmt.Sprintf("token for %q, not %q", c.Audience, r))
+	}
 	if why := s.revoked.check(c); why != "" {
 		return nil, mcpgate.Refused(mcpgate.ReasonRevoked, why+" revoked")
 	}
@@ -63,11 +71,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*mcpgate.Principal
 
 func (s *Server) verifyJWT(ctx context.Context, token string) (*jose.Claims, error) {
 	o := jose.VerifyOptions{
-		Type:     jose.TypeAccessToken,
-		Issuer:   s.opts.Issuer,
-		Audience: s.opts.Resource,
-		Leeway:   s.opts.Leeway,
-		Now:      s.opts.Now,
+		Type:      jose.TypeAccessToken,
+		Issuer:    s.opts.Issuer,
+		Audiences: s.resourceURLs(),
+		Leeway:    s.opts.Leeway,
+		Now:       s.opts.Now,
 
 		MaxLifetime: s.opts.MaxTokenLifetime,
 	}

@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/mcpgate/mcpgate"
-	"github.com/mcpgate/mcpgate/demo"
 	"github.com/mcpgate/mcpgate/oauth"
 )
 
@@ -36,7 +35,9 @@ func (g *Globals) authServer(e *env) (*oauth.Server, mcpgate.Store, error) {
 		store.Close()
 		return nil, nil, err
 	}
-	srv, err := oauth.New(os, &oauth.Options{Resource: g.PublicURL, ScopesSupported: demo.Scopes(),
+	// Clients may be limited to the scopes of any endpoint: the built-in
+	// server's and those of the upstream policies.
+	srv, err := oauth.New(os, &oauth.Options{Resource: g.PublicURL, ScopesSupported: g.knownScopes(),
 		KeyEncryptionKey: kek, PreviousKeyEncryptionKey: previous})
 	if err != nil {
 		store.Close()

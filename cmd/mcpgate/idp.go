@@ -52,10 +52,11 @@ func resolveSecret(what, ref string) (string, error) {
 }
 
 // identityProviders builds the verifier of the identity providers that
-// flags and the config file trust, or nil when there are none. resource
-// is the MCP resource URL, the audience their tokens must name unless
-// --jwt-audience or a provider's audience setting says otherwise.
-func (c *ServeCmd) identityProviders(g *Globals, resource, ownIssuer string, logger *slog.Logger) (*idp.Verifier, error) {
+// flags and the config file trust, or nil when there are none. Their
+// tokens must name in aud the URL of the MCP endpoint they are used on
+// (/mcp, /mcp/<name>), unless --jwt-audience or a provider's audience
+// setting names one audience for every endpoint.
+func (c *ServeCmd) identityProviders(g *Globals, ownIssuer string, logger *slog.Logger) (*idp.Verifier, error) {
 	cfgs := append([]IssuerConfig(nil), g.file.Issuers...)
 	for _, iss := range c.JWTIssuer {
 		cfgs = append(cfgs, IssuerConfig{Issuer: iss})
@@ -87,7 +88,7 @@ func (c *ServeCmd) identityProviders(g *Globals, resource, ownIssuer string, log
 		case c.JWTAudience != "":
 			return c.JWTAudience
 		}
-		return resource
+		return "" // each endpoint's own URL
 	}
 	var issuers []idp.Issuer
 	for _, ic := range cfgs {

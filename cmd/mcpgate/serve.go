@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate"
@@ -44,7 +43,7 @@ type ServeCmd struct {
 	// Identity providers (idp.go); several, and their claim mappings, go
 	// in the config file.
 	JWTIssuer                 []string      `name:"jwt-issuer" help:"Trust the JWT access tokens of this identity provider (its issuer URL; https, or http on loopback). Repeat for several." env:"MCPGATE_JWT_ISSUER" placeholder:"URL"`
-	JWTAudience               string        `name:"jwt-audience" help:"Audience identity providers' tokens must name, for providers that cannot put the MCP URL in aud (default: --public-url)." env:"MCPGATE_JWT_AUDIENCE" placeholder:"URI"`
+	JWTAudience               string        `name:"jwt-audience" help:"Audience identity providers' tokens must name on every MCP endpoint, for providers that cannot put the endpoint's URL in aud (default: the URL of the endpoint each token is used on)." env:"MCPGATE_JWT_AUDIENCE" placeholder:"URI"`
 	IntrospectionURL          string        `help:"Ask this RFC 7662 introspection endpoint about opaque tokens." env:"MCPGATE_INTROSPECTION_URL" placeholder:"URL"`
 	IntrospectionClientID     string        `help:"Client id mcpgate authenticates to the introspection endpoint with." env:"MCPGATE_INTROSPECTION_CLIENT_ID" placeholder:"ID"`
 	IntrospectionClientSecret string        `help:"Its secret: env:NAME or file:PATH (a bare value is taken literally)." env:"MCPGATE_INTROSPECTION_CLIENT_SECRET" placeholder:"REF"`
@@ -151,7 +150,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		}
 		sign = opts.AuthServer.SignIdentity
 	}
-	idps, err := c.identityProviders(g, strings.TrimSuffix(g.PublicURL, "/"), c.ownIssuer(g.PublicURL), logger)
+	idps, err := c.identityProviders(g, c.ownIssuer(g.PublicURL), logger)
 	if err != nil {
 		return err
 	}
