@@ -32,6 +32,10 @@ func newSDKEnv(t *testing.T, edit func(*Options)) *sdkEnv {
 		// Shorter than oauth2's 10s expiry delta: the client refreshes
 		// before every request, so refresh is exercised at once.
 		o.AccessTokenTTL = 5 * time.Second
+		// The SDK's middleware checks expiry against the real clock: with
+		// the frozen test clock every token would look expired once the
+		// test has run 5 s, as it may on a loaded machine.
+		o.Now = time.Now
 		if edit != nil {
 			edit(o)
 		}
