@@ -6,8 +6,12 @@
 // serves), the code exchange, tool calls, and a refresh.
 //
 // Environment: MCP_URL, USERNAME, PASSWORD, REDIRECT_URL, and CIMD_URL for
-// a Client ID Metadata Document instead of registration. Prints one JSON
-// line with what happened; exits non-zero on any failure.
+// a Client ID Metadata Document instead of registration. For a server
+// other than the built-in one (an upstream at /mcp/<name>), TOOL and
+// TOOL_ARGS (JSON) name the tool to call instead of the notes tools, and
+// OTHER_URL an endpoint the token must not open (a token is bound to the
+// server it was issued for). Prints one JSON line with what happened;
+// exits non-zero on any failure.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -54,6 +58,7 @@ async function browse(url, init = {}) {
 }
 
 let pagesSeen = [];
+let consent = []; // the permissions the consent page offered, in its words
 async function signInAndConsent(authURL) {
   let { page, callback } = await browse(authURL.toString());
   for (let step = 0; !callback && step < 4; step++) {
@@ -67,6 +72,9 @@ async function signInAndConsent(authURL) {
     } else if (action === '/consent') {
       form.set('action', 'approve');
       for (const m of page.matchAll(/name="scope" value="([^"]+)"/g)) form.append('scope', m[1]);
+      for (const m of page.matchAll(/name="scope" value="([^"]+)"[^>]*>\s*<span>([\s\S]*?)<\/span>/g)) {
+        consent.push({ scope: m[1], text: m[2].replace(/<[^>]+>/g, '').trim() });
+      }
     } else {
       throw new Error(`unexpected page: ${page.slice(0, 500)}`);
     }
@@ -122,19 +130,48 @@ async function connect() {
   return client;
 }
 
+// otherStatus is the HTTP status of an initialize sent to OTHER_URL with
+// the access token issued for MCP_URL.
+async function otherStatus() {
+  if (!process.env.OTHER_URL) return undefined;
+  const res = await fetch(process.env.OTHER_URL, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${tokens.access_token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'other', version: '1' } } }),
+  });
+  await res.text();
+  return res.status;
+}
+
 const client = await connect();
 const tools = await client.listTools();
-const created = await client.callTool({ name: 'notes_create', arguments: { title: 'from TypeScript', body: 'hello' } });
-if (created.isError) throw new Error(`notes_create: ${JSON.stringify(created)}`);
+const tool = process.env.TOOL;
+const args = JSON.parse(process.env.TOOL_ARGS || '{}');
+const first = tool
+  ? await client.callTool({ name: tool, arguments: args })
+  : await client.callTool({ name: 'notes_create', arguments: { title: 'from TypeScript', body: 'hello' } });
+if (first.isError) throw new Error(`${tool || 'notes_create'}: ${JSON.stringify(first)}`);
+const other = await otherStatus();
 const firstRefresh = tokens.refresh_token;
 // Spoil the access token: the next call gets a 401 and the SDK refreshes.
 tokens = { ...tokens, access_token: 'not-a-token' };
-const listed = await client.callTool({ name: 'notes_list', arguments: {} });
+const listed = tool
+  ? await client.callTool({ name: tool, arguments: args })
+  : await client.callTool({ name: 'notes_list', arguments: {} });
 console.log(JSON.stringify({
   clientID: info?.client_id,
   tools: tools.tools.map((t) => t.name),
+  first: JSON.stringify(first),
   listed: JSON.stringify(listed),
   refreshed: tokens.refresh_token !== firstRefresh && tokens.access_token !== 'not-a-token',
+  scope: tokens.scope,
+  otherStatus: other,
+  otherStatusAfterRefresh: await otherStatus(),
+  consent,
   pages: pagesSeen,
 }));
 await client.close();
