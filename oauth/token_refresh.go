@@ -20,7 +20,18 @@ import (
 func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
 	now := s.now()
 	c := clientOf(r.Client)
-	rt, err := s.tokens.UseRefreshToken(ctx, hashToken(r.Data.RefreshToken), now)
+	hash := hashToken(r.Data.RefreshToken)
+	if len(r.Form["resource"]) > 0 {
+		// A resource other than the grant's is refused before the token
+		// is used: the client's mistake must not spend it, nor make its
+		// next, correct, refresh look like a reuse.
+		if peek, err := s.tokens.RefreshTokenByHash(ctx, hash); err == nil && peek.ClientID == c.ID {
+			if _, ok := s.checkResource(r.Form["resource"], peek.Resource); !ok {
+				return nil, invalidTarget()
+			}
+		}
+	}
+	rt, err := s.tokens.UseRefreshToken(ctx, hash, now)
 	switch {
 	case errors.Is(err, mcpgate.ErrConflict):
 		if rt.RevokedAt.IsZero() || s.grantLive(ctx, rt.GrantID) {
