@@ -55,6 +55,28 @@ func TestRefusalsNameTheirReason(t *testing.T) {
 		})
 	}
 
+	// The refusal of the verifier that knew the token is kept over that of
+	// a later one that did not.
+	refuse := func(reason string) Verifier {
+		return VerifierFunc(func(context.Context, string) (*mcpgate.Principal, error) {
+			return nil, mcpgate.Refused(reason, reason)
+		})
+	}
+	for _, tt := range []struct {
+		name  string
+		chain Verifier
+		want  string
+	}{
+		{"wrong audience, then another issuer", Chain(keys, refuse(mcpgate.ReasonWrongAudience), refuse(mcpgate.ReasonWrongIssuer)), mcpgate.ReasonWrongAudience},
+		{"unknown, then expired", Chain(keys, refuse(mcpgate.ReasonUnknownToken), refuse(mcpgate.ReasonExpired)), mcpgate.ReasonExpired},
+		{"bad signature, then expired", Chain(keys, refuse(mcpgate.ReasonBadSignature), refuse(mcpgate.ReasonExpired)), mcpgate.ReasonExpired},
+		{"all foreign", Chain(keys, refuse(mcpgate.ReasonUnknownToken), refuse(mcpgate.ReasonWrongIssuer)), mcpgate.ReasonWrongIssuer},
+	} {
+		if _, err := tt.chain.Verify(ctx, "a.b.c"); mcpgate.Reason(err) != tt.want {
+			t.Errorf("%s: reason %q, want %q", tt.name, mcpgate.Reason(err), tt.want)
+		}
+	}
+
 	a := New(v, nil)
 	for _, tt := range []struct{ name, header, want string }{
 		{"no header", "", mcpgate.ReasonNoCredential},

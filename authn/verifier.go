@@ -66,6 +66,16 @@ var (
 	errKeyExpired   = rejection{mcpgate.ReasonExpired, "api key expired"}
 )
 
+// notMine reports whether a verifier refused a token only because it is
+// not one of its issuers'.
+func notMine(err error) bool {
+	switch mcpgate.Reason(err) {
+	case mcpgate.ReasonWrongIssuer, mcpgate.ReasonUnknownToken:
+		return true
+	}
+	return false
+}
+
 // malformedKey is the refusal of a token with the API key prefix that is
 // not a key: a key of the right shape whose checksum fails was mistyped or
 // made up, anything else is damaged.
@@ -88,8 +98,11 @@ func keyRefusal(k *mcpgate.APIKey) error {
 // [apikey.Looks] like an API key goes to keys; any other token that starts
 // with the API key prefix is a damaged key and is refused at once; every
 // other token is offered to others in order until one accepts it or fails
-// with an error other than [mcpgate.ErrUnauthenticated]. keys may be nil
-// when API keys are disabled.
+// with an error other than [mcpgate.ErrUnauthenticated]. The refusal
+// returned is the last one that did not merely say the token is another
+// issuer's (a token for another MCP endpoint is refused as such, not as
+// unknown to the verifiers tried after). keys may be nil when API keys
+// are disabled.
 func Chain(keys Verifier, others ...Verifier) Verifier {
 	return &chain{keys: keys, others: others}
 }
@@ -118,7 +131,9 @@ func (c *chain) Verify(ctx context.Context, token string) (*mcpgate.Principal, e
 		if !errors.Is(verr, mcpgate.ErrUnauthenticated) {
 			return nil, verr
 		}
-		err = verr
+		if notMine(err) || !notMine(verr) {
+			err = verr
+		}
 	}
 	return nil, err
 }

@@ -120,3 +120,96 @@ func TestGatewayRefusals(t *testing.T) {
 	}
 	t.Logf("revoked token refused %v after the change was published", time.Since(start).Round(time.Millisecond))
 }
+
+// TestGatewayAudiencePerEndpoint: with no audience configured, a token of
+// the identity provider opens the MCP endpoint its aud names, and no
+// other: the built-in server at /mcp and an upstream at /mcp/jira are
+// resources of their own. An audience configured for the provider (what
+// --jwt-audience sets) opens every endpoint instead.
+func TestGatewayAudiencePerEndpoint(t *testing.T) {
+	rs := newRSAKey(t, "rs-1", 0)
+	f := newFakeIdP(t, rs)
+	store, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	})
+
+	srv := httptest.NewUnstartedServer(nil)
+	builtin := "http://" + srv.Listener.Addr().String() + "/mcp"
+	jira := builtin + "/jira"
+	perEndpoint := mustVerifier(t, []Issuer{{Issuer: f.issuer}}, nil, &Options{Timeout: time.Second})
+	other := newFakeIdP(t, rs)
+	fixed := mustVerifier(t, []Issuer{{Issuer: other.issuer, Audience: "api://mcpgate"}}, nil, &Options{Timeout: time.Second})
+	gw, err := gateway.New(store, builtin, &gateway.Options{
+		Verifiers: []authn.Verifier{perEndpoint, fixed},
+		Upstreams: []gateway.Upstream{
+			{Name: "default", Path: "/mcp", Handler: answer},
+			{Name: "jira", Path: "/mcp/jira", Handler: answer},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	srv.Config.Handler = gw.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	post := func(endpoint, token string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	now := time.Now()
+	forBuiltin := sign(t, rs, f.claims(builtin, now), nil)
+	forJira := sign(t, rs, f.claims(jira, now), nil)
+	everywhere := sign(t, rs, other.claims("api://mcpgate", now), nil)
+	for _, tc := range []struct {
+		name, token, endpoint string
+		want                  int
+	}{
+		{"token for /mcp at /mcp", forBuiltin, builtin, 200},
+		{"token for /mcp at /mcp/jira", forBuiltin, jira, 401},
+		{"token for /mcp/jira at /mcp/jira", forJira, jira, 200},
+		{"token for /mcp/jira at /mcp", forJira, builtin, 401},
+		{"token for the configured audience at /mcp", everywhere, builtin, 200},
+		{"token for the configured audience at /mcp/jira", everywhere, jira, 200},
+	} {
+		if got := post(tc.endpoint, tc.token); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		evs, err := store.ListAudit(context.Background(), now.Add(-time.Minute), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ev := range evs {
+			if ev.Reason == mcpgate.ReasonWrongAudience {
+				n++
+			}
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d audit events with reason %s, want 2", n, mcpgate.ReasonWrongAudience)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -318,7 +318,7 @@ type VerifyOptions struct {
 	// Audiences are accepted as well as Audience: aud must name one of
 	// them (a server that issues tokens for several resources).
 	Audiences []string
-	Leeway   time.Duration
+	Leeway    time.Duration
 	// MaxLifetime is the longest exp - iat accepted; 0 means
 	// DefaultMaxLifetime.
 	MaxLifetime time.Duration
