@@ -118,24 +118,9 @@ var (
 // to the client, and the consent page it saw ("" when it saw none).
 func (e *resEnv) authorize(t *testing.T, resource, scope string) (callback *url.URL, consent string) {
 	t.Helper()
-	sum := sha256.Sum256([]byte(pkceVerifier))
-	q := url.Values{
-		"response_type":         {"code"},
-		"client_id":             {e.client.ID},
-		"redirect_uri":          {resRedirect},
-		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
-		"code_challenge_method": {"S256"},
-		"state":                 {"st-1"},
-	}
-	if resource != "" {
-		q.Set("resource", resource)
-	}
-	if scope != "" {
-		q.Set("scope", scope)
-	}
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	next, method, form := e.base+"/authorize?"+q.Encode(), http.MethodGet, url.Values(nil)
+	next, method, form := e.authorizeURL(resource, scope), http.MethodGet, url.Values(nil)
 	for range 10 {
 		if strings.HasPrefix(next, resRedirect) {
 			u, err := url.Parse(next)
@@ -187,6 +172,27 @@ func (e *resEnv) authorize(t *testing.T, resource, scope string) (callback *url.
 	}
 	t.Fatal("too many steps")
 	return nil, ""
+}
+
+// authorizeURL is the authorization request of the test client for
+// resource ("" for none) and scope, with PKCE.
+func (e *resEnv) authorizeURL(resource, scope string) string {
+	sum := sha256.Sum256([]byte(pkceVerifier))
+	q := url.Values{
+		"response_type":         {"code"},
+		"client_id":             {e.client.ID},
+		"redirect_uri":          {resRedirect},
+		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
+		"code_challenge_method": {"S256"},
+		"state":                 {"st-1"},
+	}
+	if resource != "" {
+		q.Set("resource", resource)
+	}
+	if scope != "" {
+		q.Set("scope", scope)
+	}
+	return e.base + "/authorize?" + q.Encode()
 }
 
 func submatch(re *regexp.Regexp, s string) string {
