@@ -235,8 +235,8 @@ func TestUnauthenticatedBodyGets401(t *testing.T) {
 						t.Fatalf("status %d, want 401: %.200s", resp.StatusCode, body)
 					}
 					wa := resp.Header.Get("WWW-Authenticate")
-					// One protected resource for every path: the gateway's.
-					if !strings.HasPrefix(wa, "Bearer") || !strings.Contains(wa, `resource_metadata="`+srv.base+`/.well-known/oauth-protected-resource/mcp"`) {
+					// Each path is a protected resource of its own.
+					if !strings.HasPrefix(wa, "Bearer") || !strings.Contains(wa, `resource_metadata="`+srv.base+`/.well-known/oauth-protected-resource`+path+`"`) {
 						t.Errorf("WWW-Authenticate %q", wa)
 					}
 				})
