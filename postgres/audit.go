@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,17 +61,31 @@ func (db *DB) AppendAudit(ctx context.Context, events ...*mcpgate.AuditEvent) er
 // ListAudit returns events at or after since, oldest first, at most limit
 // (0: no limit).
 func (db *DB) ListAudit(ctx context.Context, since time.Time, limit int) ([]*mcpgate.AuditEvent, error) {
-	if limit < 0 {
-		return nil, fmt.Errorf("postgres: list audit: negative limit %d", limit)
+	return db.SearchAudit(ctx, mcpgate.AuditQuery{AuditFilter: mcpgate.AuditFilter{Since: since}, Limit: limit})
+}
+
+var _ mcpgate.AuditSearcher = (*DB)(nil)
+
+// SearchAudit returns the events q selects: the oldest or, with q.Newest,
+// the newest that match, in that order.
+func (db *DB) SearchAudit(ctx context.Context, q mcpgate.AuditQuery) ([]*mcpgate.AuditEvent, error) {
+	if q.Limit < 0 {
+		return nil, fmt.Errorf("postgres: list audit: negative limit %d", q.Limit)
 	}
 	var lim *int64 // NULL: no limit
-	if limit > 0 {
-		l := int64(limit)
+	if q.Limit > 0 {
+		l := int64(q.Limit)
 		lim = &l
 	}
+	where, args := auditWhere(q.AuditFilter)
+	order := "at, id"
+	if q.Newest {
+		order = "at DESC, id DESC"
+	}
+	args = append(args, lim)
 	rows, err := db.pool.Query(ctx, `SELECT id, at, request_id, subject, tenant, key_id, client_id, method,
-		target, decision, reason, status, latency_ns, remote FROM audit_events WHERE at >= $1 ORDER BY at, id LIMIT $2`,
-		since, lim)
+		target, decision, reason, status, latency_ns, remote FROM audit_events WHERE `+where+` ORDER BY `+order+
+		fmt.Sprintf(" LIMIT $%d", len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list audit: %w", err)
 	}
@@ -91,4 +106,39 @@ func (db *DB) ListAudit(ctx context.Context, since time.Time, limit int) ([]*mcp
 		return nil, fmt.Errorf("postgres: list audit: %w", err)
 	}
 	return events, nil
+}
+
+// CountAuditMatches returns how many events f selects.
+func (db *DB) CountAuditMatches(ctx context.Context, f mcpgate.AuditFilter) (int64, error) {
+	where, args := auditWhere(f)
+	var n int64
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE `+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count audit: %w", err)
+	}
+	return n, nil
+}
+
+// auditWhere is the condition selecting what f selects, with its
+// arguments ($1, $2, …). The rows are read through the index on (at, id)
+// until the limit is reached; an index per column would make every append
+// of the gateway dearer.
+func auditWhere(f mcpgate.AuditFilter) (string, []any) {
+	where := []string{}
+	var args []any
+	if !f.Since.IsZero() {
+		args = append(args, f.Since)
+		where = append(where, "at >= $1")
+	}
+	for _, c := range []struct{ column, value string }{
+		{"subject", f.Subject}, {"key_id", f.KeyID}, {"client_id", f.ClientID}, {"decision", f.Decision},
+	} {
+		if c.value != "" {
+			args = append(args, c.value)
+			where = append(where, fmt.Sprintf("%s = $%d", c.column, len(args)))
+		}
+	}
+	if len(where) == 0 {
+		return "true", nil
+	}
+	return strings.Join(where, " AND "), args
 }

@@ -290,3 +290,19 @@ func BenchmarkKey(b *testing.B) {
 		}
 	})
 }
+
+func TestServerInfo(t *testing.T) {
+	storetest.RunServerInfo(t, func(t *testing.T) mcpgate.ServerInfoStore {
+		db := mustOpen(t, testURL(t))
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}
+
+func TestAuditSearch(t *testing.T) {
+	storetest.RunAuditSearch(t, func(t *testing.T) storetest.AuditSearchStore {
+		db := mustOpen(t, testURL(t))
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}

@@ -95,18 +95,19 @@ func buildAuditInsert(rows int) string {
 // ListAudit returns events at or after since, oldest first, at most limit
 // (0: no limit).
 func (db *DB) ListAudit(ctx context.Context, since time.Time, limit int) ([]*mcpgate.AuditEvent, error) {
-	if limit < 0 {
-		return nil, fmt.Errorf("sqlite: list audit: negative limit %d", limit)
+	return db.SearchAudit(ctx, mcpgate.AuditQuery{AuditFilter: mcpgate.AuditFilter{Since: since}, Limit: limit})
+}
+
+var _ mcpgate.AuditSearcher = (*DB)(nil)
+
+// SearchAudit returns the events q selects: the oldest or, with q.Newest,
+// the newest that match, in that order.
+func (db *DB) SearchAudit(ctx context.Context, q mcpgate.AuditQuery) ([]*mcpgate.AuditEvent, error) {
+	if q.Limit < 0 {
+		return nil, fmt.Errorf("sqlite: list audit: negative limit %d", q.Limit)
 	}
-	if limit == 0 {
-		limit = -1 // no limit in SQLite
-	}
-	var from int64 = -1 << 63
-	if !since.IsZero() {
-		from = since.UnixMicro()
-	}
-	rows, err := db.db.QueryContext(ctx, `SELECT id, at, request_id, subject, tenant, key_id, client_id, method,
-		target, decision, reason, status, latency_ns, remote FROM audit_events WHERE at >= ? ORDER BY at, id LIMIT ?`, from, limit)
+	query, args := auditSearchSQL(q)
+	rows, err := db.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list audit: %w", err)
 	}
@@ -129,4 +130,53 @@ func (db *DB) ListAudit(ctx context.Context, since time.Time, limit int) ([]*mcp
 		return nil, fmt.Errorf("sqlite: list audit: %w", err)
 	}
 	return events, nil
+}
+
+// auditSearchSQL is the query of SearchAudit, with its arguments.
+func auditSearchSQL(q mcpgate.AuditQuery) (string, []any) {
+	limit := q.Limit
+	if limit == 0 {
+		limit = -1 // no limit in SQLite
+	}
+	where, args := auditWhere(q.AuditFilter)
+	order := "at, id"
+	if q.Newest {
+		order = "at DESC, id DESC"
+	}
+	return `SELECT id, at, request_id, subject, tenant, key_id, client_id, method,
+		target, decision, reason, status, latency_ns, remote FROM audit_events WHERE ` + where + ` ORDER BY ` + order + ` LIMIT ?`,
+		append(args, limit)
+}
+
+// CountAuditMatches returns how many events f selects.
+func (db *DB) CountAuditMatches(ctx context.Context, f mcpgate.AuditFilter) (int64, error) {
+	where, args := auditWhere(f)
+	var n int64
+	if err := db.db.QueryRowContext(ctx, `SELECT count(*) FROM audit_events WHERE `+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count audit: %w", err)
+	}
+	return n, nil
+}
+
+// auditWhere is the condition selecting what f selects, with its
+// arguments. The rows are read through the index on (at, id), in the order
+// asked for, until the limit is reached: the newest events of a subject
+// cost as many rows as lie between them and now. An index per column would
+// make every append of the gateway several times dearer.
+func auditWhere(f mcpgate.AuditFilter) (string, []any) {
+	var from int64 = -1 << 63
+	if !f.Since.IsZero() {
+		from = f.Since.UnixMicro()
+	}
+	where := []string{"at >= ?"}
+	args := []any{from}
+	for _, c := range []struct{ column, value string }{
+		{"subject", f.Subject}, {"key_id", f.KeyID}, {"client_id", f.ClientID}, {"decision", f.Decision},
+	} {
+		if c.value != "" {
+			where = append(where, c.column+" = ?")
+			args = append(args, c.value)
+		}
+	}
+	return strings.Join(where, " AND "), args
 }

@@ -450,3 +450,19 @@ func TestCorruptFileUntouched(t *testing.T) {
 		t.Error("a failed Open changed the file")
 	}
 }
+
+func TestServerInfo(t *testing.T) {
+	storetest.RunServerInfo(t, func(t *testing.T) mcpgate.ServerInfoStore {
+		db := mustOpen(t, t.TempDir())
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}
+
+func TestAuditSearch(t *testing.T) {
+	storetest.RunAuditSearch(t, func(t *testing.T) storetest.AuditSearchStore {
+		db := mustOpen(t, t.TempDir())
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}

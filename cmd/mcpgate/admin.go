@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate"
@@ -19,30 +17,8 @@ import (
 // AdminFlags are serve's operator settings: the admin listener and how
 // long the audit log is kept.
 type AdminFlags struct {
-	AdminListen    string    `name:"admin-listen" help:"Serve the admin dashboard (sign in with a key of scope mcpgate:admin), /metrics (Prometheus), /healthz and /readyz on this address, for operators only (default: off)." env:"MCPGATE_ADMIN_LISTEN" placeholder:"ADDR"`
-	AuditRetention retention `help:"How long audit events and change-feed entries are kept (e.g. 90d, 720h); 0 keeps everything. One replica prunes at a time." env:"MCPGATE_AUDIT_RETENTION" default:"90d" placeholder:"DURATION"`
-}
-
-// retention is a duration that also accepts whole days ("90d").
-type retention time.Duration
-
-// UnmarshalText reads "90d", a Go duration such as "720h", or "0".
-func (r *retention) UnmarshalText(b []byte) error {
-	s := string(b)
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return fmt.Errorf("retention %q: want a number of days such as 90d, or a duration such as 720h", s)
-		}
-		*r = retention(time.Duration(n) * 24 * time.Hour)
-		return nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return fmt.Errorf("retention %q: want a number of days such as 90d, or a duration such as 720h", s)
-	}
-	*r = retention(d)
-	return nil
+	AdminListen    string        `name:"admin-listen" help:"Serve the admin dashboard (sign in with a key of scope mcpgate:admin), /metrics (Prometheus), /healthz and /readyz on this address, for operators only (default: off)." env:"MCPGATE_ADMIN_LISTEN" placeholder:"ADDR"`
+	AuditRetention time.Duration `help:"How long audit events and change-feed entries are kept (e.g. 90d, 720h); 0 keeps everything. One replica prunes at a time." env:"MCPGATE_AUDIT_RETENTION" default:"90d" placeholder:"DURATION"`
 }
 
 // adminListener is the admin listener between start, which listens and
@@ -62,7 +38,7 @@ type adminListener struct {
 // --admin-listen, listens there. Call serve once the gateway is built,
 // and stop at the end.
 func (a *AdminFlags) start(e *env, logger *slog.Logger, store mcpgate.Store, opts *gateway.Options) (*adminListener, error) {
-	opts.Retention = time.Duration(a.AuditRetention)
+	opts.Retention = a.AuditRetention
 	if a.AdminListen == "" {
 		return &adminListener{}, nil
 	}

@@ -18,9 +18,9 @@ type AlertFlags struct {
 
 // AlertsConfig is `alerts:` in the config file.
 type AlertsConfig struct {
-	Webhook string        `yaml:"webhook"`
-	Secret  string        `yaml:"secret"`
-	Window  time.Duration `yaml:"window"`
+	Webhook string   `yaml:"webhook"`
+	Secret  string   `yaml:"secret"`
+	Window  duration `yaml:"window"`
 }
 
 // minAlertSecret is the shortest secret accepted: an HMAC key shorter
@@ -42,12 +42,12 @@ func (f *AlertFlags) alertSink(g *Globals, logger *slog.Logger) (*alert.Sink, er
 		cfg.Secret = f.AlertSecret
 	}
 	if f.AlertWindow != 0 {
-		cfg.Window = f.AlertWindow
+		cfg.Window = duration(f.AlertWindow)
 	}
 	if cfg.Window < 0 {
 		return nil, usagef("--alert-window must be positive")
 	}
-	opts := &alert.Options{Logger: logger, Window: cfg.Window}
+	opts := &alert.Options{Logger: logger, Window: time.Duration(cfg.Window)}
 	switch {
 	case cfg.Webhook == "" && cfg.Secret == "":
 		return alert.NewSink(opts), nil

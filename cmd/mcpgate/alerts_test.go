@@ -11,7 +11,7 @@ func TestAlertsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := AlertsConfig{Webhook: "https://hooks.example.com/mcpgate", Secret: "env:ALERT_SECRET", Window: 10 * time.Minute}
+	want := AlertsConfig{Webhook: "https://hooks.example.com/mcpgate", Secret: "env:ALERT_SECRET", Window: duration(10 * time.Minute)}
 	if cfg.Alerts == nil || *cfg.Alerts != want {
 		t.Errorf("alerts: %+v, want %+v", cfg.Alerts, want)
 	}

@@ -22,7 +22,7 @@ type CLI struct {
 	Clients    ClientsCmd    `cmd:"" help:"Manage OAuth clients."`
 	Tokens     TokensCmd     `cmd:"" help:"Revoke access tokens, mcpgate's own and identity providers', before they expire."`
 	OAuth      OAuthCmd      `cmd:"" name:"oauth" help:"Maintain the authorization server (signing keys)."`
-	Audit      AuditCmd      `cmd:"" help:"Show audit events."`
+	Audit      AuditCmd      `cmd:"" help:"Show the newest audit events, filtered by subject, key, client or decision."`
 	Scan       ScanCmd       `cmd:"" help:"Find leaked keys, client secrets, JWTs and private keys in files or git history."`
 	Doctor     DoctorCmd     `cmd:"" help:"Check the effective configuration against known pitfalls, or with --url a live deployment as MCP clients meet it; each problem with its fix."`
 	Version    VersionCmd    `cmd:"" help:"Print the version."`

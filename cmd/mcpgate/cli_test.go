@@ -58,6 +58,7 @@ func TestCompletion(t *testing.T) {
 		"mcpgate users ":                {"add", "disable", "enable", "list", "passwd", "remove"},
 		"mcpgate keys create --scope n": {"notes:read", "notes:write"},
 		"mcpgate completion ":           {"bash", "fish", "zsh"},
+		"mcpgate audit --decision ":     {"allow", "deny", "rate_limited", "unauthenticated"},
 	} {
 		t.Setenv("COMP_LINE", line)
 		res := runCLI(t)

@@ -56,6 +56,7 @@ type ClientsAddCmd struct {
 	Scope         []string `predictor:"scope" help:"Scopes the client may request (default: any)." placeholder:"SCOPE"`
 	Subject       string   `help:"Subject of a machine client's tokens (default: the client id)."`
 	Tenant        string   `help:"Tenant of a machine client."`
+	Upstream      string   `help:"Print the URL of this fronted MCP server (its name in the server's config) instead of the server's --public-url." placeholder:"NAME"`
 }
 
 // Run registers the client.
@@ -76,11 +77,14 @@ func (c *ClientsAddCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer store.Close()
+	if err := g.useServerURL(e, store, c.Upstream); err != nil {
+		return err
+	}
 	cl, secret, err := srv.AddClient(e.ctx, nc)
 	if err != nil {
 		return usageError{err}
 	}
-	fmt.Fprintf(e.stdout, "Registered client %s (%s).\n", cl.ID, cl.Name)
+	fmt.Fprintf(e.stdout, "Registered client %s (%s) of the authorization server at %s, for %s.\n", cl.ID, cl.Name, originOf(g.PublicURL), g.PublicURL)
 	if secret != "" {
 		fmt.Fprintf(e.stdout, "\nClient secret, shown only this once:\n\n  %s\n", secret)
 	}

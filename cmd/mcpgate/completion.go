@@ -11,6 +11,7 @@ import (
 	"github.com/posener/complete"
 	"github.com/willabides/kongplete"
 
+	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/demo"
 )
 
@@ -71,6 +72,7 @@ func answerCompletion(parser *kong.Kong) (done bool) {
 	kongplete.Complete(parser,
 		kongplete.WithPredictor("scope", scopes),
 		kongplete.WithPredictor("shell", complete.PredictSet("bash", "zsh", "fish")),
+		kongplete.WithPredictor("decision", complete.PredictSet(mcpgate.Decisions()...)),
 		kongplete.WithExitFunc(func(int) { done = true }),
 	)
 	return true

@@ -381,7 +381,7 @@ func (d *doctorEnv) introspectionCache() []diagnosis {
 	if d.c.Serve.IntrospectionURL == "" && (in == nil || in.URL == "") {
 		return nil
 	}
-	if in == nil || in.CacheTTL <= 0 || in.CacheTTL >= introspectionMinCache {
+	if in == nil || in.CacheTTL <= 0 || time.Duration(in.CacheTTL) >= introspectionMinCache {
 		return nil // 0 is the default cache of a minute
 	}
 	return []diagnosis{warn(fmt.Sprintf("introspection.cache_ttl is %s: nearly every request waits for the identity provider", in.CacheTTL),

@@ -535,7 +535,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("audit shows the requests", func(t *testing.T) {
-		res := mcpgateCLI(t, data, "audit", "--since", "10m", "--json")
+		res := mcpgateCLI(t, data, "audit", "--since", "10m", "--json", "--limit", "0", "--reverse")
 		if res.code != 0 {
 			t.Fatalf("audit: %d %s", res.code, res.stderr)
 		}
@@ -569,7 +569,7 @@ func TestEndToEnd(t *testing.T) {
 		if !batched {
 			t.Error("the batch [ping, tools/call search_docs] was not audited as two events of one request")
 		}
-		if res := mcpgateCLI(t, data, "audit"); res.code != 0 || !strings.Contains(res.stdout, "notes_create") {
+		if res := mcpgateCLI(t, data, "audit", "--limit", "0"); res.code != 0 || !strings.Contains(res.stdout, "notes_create") {
 			t.Errorf("audit table: %d %s", res.code, res.stdout)
 		}
 	})

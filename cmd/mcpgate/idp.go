@@ -18,7 +18,7 @@ type IssuerConfig struct {
 	Algorithms       []string            `yaml:"algorithms"`
 	TokenType        string              `yaml:"token_type"`
 	JWKSURL          string              `yaml:"jwks_url"`
-	MaxTokenLifetime time.Duration       `yaml:"max_token_lifetime"`
+	MaxTokenLifetime duration            `yaml:"max_token_lifetime"`
 	SubjectClaim     string              `yaml:"subject_claim"`
 	TenantClaim      string              `yaml:"tenant_claim"`
 	ScopeClaim       string              `yaml:"scope_claim"`
@@ -33,8 +33,8 @@ type IntrospectionConfig struct {
 	ClientSecret     string              `yaml:"client_secret"`
 	Issuer           string              `yaml:"issuer"`
 	Audience         string              `yaml:"audience"`
-	CacheTTL         time.Duration       `yaml:"cache_ttl"`
-	MaxTokenLifetime time.Duration       `yaml:"max_token_lifetime"`
+	CacheTTL         duration            `yaml:"cache_ttl"`
+	MaxTokenLifetime duration            `yaml:"max_token_lifetime"`
 	SubjectClaim     string              `yaml:"subject_claim"`
 	TenantClaim      string              `yaml:"tenant_claim"`
 	ScopeClaim       string              `yaml:"scope_claim"`
@@ -97,7 +97,7 @@ func (c *ServeCmd) identityProviders(g *Globals, ownIssuer string, logger *slog.
 		}
 		issuers = append(issuers, idp.Issuer{
 			Issuer: ic.Issuer, Audience: audience(ic.Audience), Algorithms: ic.Algorithms,
-			TokenType: ic.TokenType, JWKSURL: ic.JWKSURL, MaxTokenLifetime: ic.MaxTokenLifetime,
+			TokenType: ic.TokenType, JWKSURL: ic.JWKSURL, MaxTokenLifetime: time.Duration(ic.MaxTokenLifetime),
 			Claims: idp.Claims{SubjectClaim: ic.SubjectClaim, TenantClaim: ic.TenantClaim, ScopeClaim: ic.ScopeClaim, Scopes: ic.Scopes},
 		})
 	}
@@ -109,7 +109,7 @@ func (c *ServeCmd) identityProviders(g *Globals, ownIssuer string, logger *slog.
 		}
 		intro = &idp.Introspection{
 			URL: in.URL, ClientID: in.ClientID, ClientSecret: secret, Issuer: in.Issuer,
-			Audience: audience(in.Audience), CacheTTL: in.CacheTTL, MaxTokenLifetime: in.MaxTokenLifetime,
+			Audience: audience(in.Audience), CacheTTL: time.Duration(in.CacheTTL), MaxTokenLifetime: time.Duration(in.MaxTokenLifetime),
 			Claims: idp.Claims{SubjectClaim: in.SubjectClaim, TenantClaim: in.TenantClaim, ScopeClaim: in.ScopeClaim, Scopes: in.Scopes},
 		}
 	}

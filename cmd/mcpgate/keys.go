@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,12 +28,13 @@ type KeysCmd struct {
 
 // KeysCreateCmd creates an API key.
 type KeysCreateCmd struct {
-	Name    string   `help:"Name of the key (who or what uses it)." required:""`
-	Subject string   `help:"Owner of the key: the principal its requests act as (default: the name)."`
-	Tenant  string   `help:"Tenant of the owner."`
-	Scope   []string `predictor:"scope" help:"Scope to grant; repeat for several (default: every scope of the built-in server)." placeholder:"SCOPE"`
-	Expires string   `help:"Lifetime, e.g. 90d, 12h, 2w; 'never' for none." default:"never"`
-	JSON    bool     `help:"Print {\"id\",\"key\",\"name\",\"subject\",\"scopes\",\"expires\"} for scripts instead of the text and client snippets."`
+	Name     string   `help:"Name of the key (who or what uses it)." required:""`
+	Subject  string   `help:"Owner of the key: the principal its requests act as (default: the name)."`
+	Tenant   string   `help:"Tenant of the owner."`
+	Scope    []string `predictor:"scope" help:"Scope to grant; repeat for several (default: every scope of the built-in server)." placeholder:"SCOPE"`
+	Expires  string   `help:"Lifetime, e.g. 90d, 12h, 2w; 'never' for none." default:"never"`
+	Upstream string   `help:"Print the URL of this fronted MCP server (its name in the server's config) in the client snippets, instead of the server's --public-url." placeholder:"NAME"`
+	JSON     bool     `help:"Print {\"id\",\"key\",\"name\",\"subject\",\"scopes\",\"expires\",\"url\"} for scripts instead of the text and client snippets."`
 }
 
 // Run creates the key and prints it with client configuration snippets.
@@ -62,6 +62,9 @@ func (c *KeysCreateCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer store.Close()
+	if err := g.useServerURL(e, store, c.Upstream); err != nil {
+		return err
+	}
 
 	key, k, err := newKey(c.Name, subject, c.Tenant, scopes, life)
 	if err != nil {
@@ -71,15 +74,15 @@ func (c *KeysCreateCmd) Run(e *env, g *Globals) error {
 		return fmt.Errorf("store key: %w", err)
 	}
 	if c.JSON {
-		return printKeyJSON(e, key, k)
+		return printKeyJSON(e, key, k, g.PublicURL)
 	}
 	printNewKey(e, g, key, k)
 	return nil
 }
 
 // printKeyJSON prints a new key for scripts; expires is null for a key
-// that never expires.
-func printKeyJSON(e *env, key string, k *mcpgate.APIKey) error {
+// that never expires, and url is the MCP endpoint the key is for.
+func printKeyJSON(e *env, key string, k *mcpgate.APIKey, url string) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
@@ -89,7 +92,8 @@ func printKeyJSON(e *env, key string, k *mcpgate.APIKey) error {
 		Subject string     `json:"subject"`
 		Scopes  []string   `json:"scopes"`
 		Expires *time.Time `json:"expires"`
-	}{k.ID, key, k.Name, k.Subject, k.Scopes, timePtr(k.ExpiresAt)})
+		URL     string     `json:"url"`
+	}{k.ID, key, k.Name, k.Subject, k.Scopes, timePtr(k.ExpiresAt), url})
 }
 
 func newKey(name, subject, tenant string, scopes []string, life time.Duration) (string, *mcpgate.APIKey, error) {
@@ -115,24 +119,16 @@ func printNewKey(e *env, g *Globals, key string, k *mcpgate.APIKey) {
 	_ = clientconfig.Write(w, clientconfig.Options{URL: g.PublicURL, APIKey: true, Key: key})
 }
 
-// parseLifetime reads 90d, 2w, 12h, 30m (and any time.ParseDuration form);
+// parseLifetime reads a duration (90d, 2w, 12h: see parseDuration);
 // "never" or "0" mean no expiry.
 func parseLifetime(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "never" || s == "0" {
 		return 0, nil
 	}
-	unit := map[byte]time.Duration{'d': 24 * time.Hour, 'w': 7 * 24 * time.Hour, 'y': 365 * 24 * time.Hour}
-	if u, ok := unit[s[len(s)-1]]; ok {
-		n, err := strconv.Atoi(s[:len(s)-1])
-		if err != nil || n <= 0 || n > 100*365 {
-			return 0, fmt.Errorf("%q is not a lifetime like 90d, 2w or 12h", s)
-		}
-		return time.Duration(n) * u, nil
-	}
-	d, err := time.ParseDuration(s)
+	d, err := parseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a lifetime like 90d, 2w or 12h", s)
+		return 0, fmt.Errorf("%q is not a lifetime like 90d, 2w or 12h, or never", s)
 	}
 	return d, nil
 }
@@ -284,6 +280,9 @@ func (c *KeysRotateCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer store.Close()
+	if err := g.useServerURL(e, store, ""); err != nil {
+		return err
+	}
 	old, err := store.Key(e.ctx, c.KeyID)
 	if err != nil {
 		if errors.Is(err, mcpgate.ErrNotFound) {

@@ -31,12 +31,12 @@ func TestViewKeyStatus(t *testing.T) {
 }
 
 func TestParseLifetime(t *testing.T) {
-	for in, want := range map[string]time.Duration{"90d": 90 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "12h": 12 * time.Hour, "never": 0, "": 0, "1y": 365 * 24 * time.Hour} {
+	for in, want := range map[string]time.Duration{"90d": 90 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "12h": 12 * time.Hour, "never": 0, "": 0, "1y": 365 * 24 * time.Hour, "1.5d": 36 * time.Hour, "1d12h": 36 * time.Hour} {
 		if got, err := parseLifetime(in); err != nil || got != want {
 			t.Errorf("parseLifetime(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"soon", "-1d", "0d", "1.5d", "d", "-5m", "99999999d"} {
+	for _, bad := range []string{"soon", "-1d", "0d", "d", "-5m", "99999999d"} {
 		if _, err := parseLifetime(bad); err == nil {
 			t.Errorf("parseLifetime(%q) accepted", bad)
 		}

@@ -327,7 +327,7 @@ func TestMaxBatch(t *testing.T) {
 	if err := srv.stop(t); err != nil {
 		t.Fatalf("serve exit: %v", err)
 	}
-	res := mcpgateCLI(t, data, "audit", "--since", "10m", "--json")
+	res := mcpgateCLI(t, data, "audit", "--since", "10m", "--json", "--limit", "0", "--reverse")
 	if res.code != 0 {
 		t.Fatalf("audit: exit %d: %s", res.code, res.stderr)
 	}

@@ -49,6 +49,20 @@ type env struct {
 	stderr io.Writer
 }
 
+// newParser builds the command line parser of cli.
+func newParser(cli *CLI, stdout, stderr io.Writer) (*kong.Kong, error) {
+	return kong.New(cli,
+		kong.Name("mcpgate"),
+		kong.Description("Authentication, authorization and audit in front of MCP servers."),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(exitRequest(c)) }),
+		kong.Vars{"version": "mcpgate " + versionString()},
+		kong.Help(helpOnce),
+		durationMapper,
+	)
+}
+
 // exitRequest carries kong's request to exit (after --help or --version)
 // out of Parse without ending the process, so tests can call run.
 type exitRequest int
@@ -66,15 +80,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	ver := versionString()
 	demo.Version = ver // the built-in server's serverInfo
 	var cli CLI
-	parser, err := kong.New(&cli,
-		kong.Name("mcpgate"),
-		kong.Description("Authentication, authorization and audit in front of MCP servers."),
-		kong.UsageOnError(),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(c int) { panic(exitRequest(c)) }),
-		kong.Vars{"version": "mcpgate " + ver},
-		kong.Help(helpOnce),
-	)
+	parser, err := newParser(&cli, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcpgate: %v\n", err)
 		return exitError

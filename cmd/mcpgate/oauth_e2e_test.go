@@ -230,7 +230,7 @@ func TestGoSDKOAuth(t *testing.T) {
 		t.Error("the client metadata document was never fetched")
 	}
 	// The gateway's audit trail names the OAuth client and the user.
-	res := mcpgateCLI(t, data, "audit", "--json", "--since", "5m")
+	res := mcpgateCLI(t, data, "audit", "--json", "--since", "5m", "--limit", "0")
 	if !strings.Contains(res.stdout, `"subject":"alice"`) || !strings.Contains(res.stdout, `"client_id":"`+docs.URL+`/client.json"`) {
 		t.Errorf("audit lacks the OAuth principal:\n%s", res.stdout)
 	}

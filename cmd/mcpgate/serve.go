@@ -187,6 +187,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer gw.Close()
+	recordServerInfo(e.ctx, store, g.PublicURL, opts.Upstreams, logger)
 	if err := adminLn.serve(gw); err != nil {
 		return err
 	}

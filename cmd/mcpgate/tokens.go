@@ -142,15 +142,16 @@ func revocationsInForce(changes []mcpgate.Change, cfg *Config, now time.Time) []
 	longest := idp.DefaultMaxTokenLifetime
 	if cfg != nil {
 		for _, ic := range cfg.Issuers {
-			if ic.MaxTokenLifetime > 0 {
-				lifetime[ic.Issuer] = ic.MaxTokenLifetime
-				longest = max(longest, ic.MaxTokenLifetime)
+			if l := time.Duration(ic.MaxTokenLifetime); l > 0 {
+				lifetime[ic.Issuer] = l
+				longest = max(longest, l)
 			}
 		}
 		if in := cfg.Introspection; in != nil && in.MaxTokenLifetime > 0 {
-			longest = max(longest, in.MaxTokenLifetime)
+			l := time.Duration(in.MaxTokenLifetime)
+			longest = max(longest, l)
 			if in.Issuer != "" {
-				lifetime[in.Issuer] = in.MaxTokenLifetime
+				lifetime[in.Issuer] = l
 			}
 		}
 	}

@@ -28,9 +28,10 @@ type UsersCmd struct {
 
 // UsersAddCmd adds a local user.
 type UsersAddCmd struct {
-	Name   string   `arg:"" help:"User name (also the subject of tokens issued to the user)."`
-	Tenant string   `help:"Tenant of the user."`
-	Scope  []string `predictor:"scope" help:"Scopes the user may grant to apps; repeat for several (default: any)." placeholder:"SCOPE"`
+	Name     string   `arg:"" help:"User name (also the subject of tokens issued to the user)."`
+	Tenant   string   `help:"Tenant of the user."`
+	Scope    []string `predictor:"scope" help:"Scopes the user may grant to apps; repeat for several (default: any)." placeholder:"SCOPE"`
+	Upstream string   `help:"Print the URL of this fronted MCP server (its name in the server's config) instead of the server's --public-url." placeholder:"NAME"`
 }
 
 // Run reads the password and stores the user with an argon2id hash.
@@ -55,13 +56,16 @@ func (c *UsersAddCmd) Run(e *env, g *Globals) error {
 	if !ok {
 		return errors.New("this store does not keep users")
 	}
+	if err := g.useServerURL(e, store, c.Upstream); err != nil {
+		return err
+	}
 	if err := users.CreateUser(e.ctx, u); err != nil {
 		if errors.Is(err, mcpgate.ErrConflict) {
 			return fmt.Errorf("user %q already exists", c.Name)
 		}
 		return err
 	}
-	fmt.Fprintf(e.stdout, "Added user %s. They sign in at %s/login when an app connects.\n", u.Name, originOf(g.PublicURL))
+	fmt.Fprintf(e.stdout, "Added user %s. They sign in at %s/login when an app connects to %s.\n", u.Name, originOf(g.PublicURL), g.PublicURL)
 	return nil
 }
 

@@ -27,12 +27,12 @@ func TestKeysComplete(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.stdout), &got); err != nil {
 		t.Fatalf("keys create --json printed %q: %v", res.stdout, err)
 	}
-	for _, k := range []string{"id", "key", "name", "subject", "scopes", "expires"} {
+	for _, k := range []string{"id", "key", "name", "subject", "scopes", "expires", "url"} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("keys create --json has no %q: %s", k, res.stdout)
 		}
 	}
-	if len(got) != 6 || !keyRe.MatchString(got["key"].(string)) || got["subject"] != "ci" || got["expires"] == nil {
+	if len(got) != 7 || !keyRe.MatchString(got["key"].(string)) || got["subject"] != "ci" || got["expires"] == nil {
 		t.Errorf("keys create --json = %s", res.stdout)
 	}
 
