@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -68,6 +69,24 @@ func TestDoctorURL(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	srv := startServer(t, data)
 	checkEndpoint(t, data, srv.url)
+}
+
+// TestDoctorURLUpstream: every discovery step passes at an upstream's
+// /mcp/<name>, whose metadata names that path as its resource.
+func TestDoctorURLUpstream(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	}))
+	defer upstream.Close()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "mcpgate.yaml")
+	if err := os.WriteFile(cfg, []byte("upstreams:\n  - name: api\n    url: "+upstream.URL+"/mcp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, data, "--config", cfg)
+	checkEndpoint(t, data, srv.base+"/mcp/api")
 }
 
 // checkEndpoint runs doctor --url on the MCP endpoint u of the server
