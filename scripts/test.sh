@@ -88,6 +88,8 @@ fuzz proxy FuzzCopySSE
 fuzz proxy FuzzIDKey
 fuzz proxy FuzzJSONLines
 fuzz cmd/mcpgate FuzzParseConfig
+fuzz doctor FuzzParseChallenges
+fuzz doctor FuzzParseMetadata
 fuzz cmd/mcpgate FuzzSplitCommand
 fuzz . FuzzParseLimit
 fuzz ratelimit FuzzClientAddress
