@@ -378,8 +378,9 @@ type ChangeNotifier interface {
 type Pruner interface {
 	// Prune deletes audit events and change-feed entries recorded before
 	// before (nothing when before is zero), and authorization requests
-	// (with their codes) and refresh tokens that expired before expired
-	// (nothing when expired is zero). It reports how many rows went.
+	// (with their codes), refresh tokens and sign-in sessions that expired
+	// before expired (nothing when expired is zero). It reports how many
+	// rows went.
 	//
 	// Several replicas may call it at once: a store shared by processes
 	// lets one of them prune at a time and returns ErrPruneBusy to the
@@ -392,7 +393,7 @@ var ErrPruneBusy = errors.New("another process is pruning")
 
 // Pruned counts the rows one Prune call deleted.
 type Pruned struct {
-	Audit, Changes, AuthRequests, RefreshTokens int64
+	Audit, Changes, AuthRequests, RefreshTokens, SigninSessions int64
 }
 
 // Store is everything a gateway keeps durably.

@@ -33,7 +33,8 @@ func (g *Gateway) prune(ctx context.Context, p mcpgate.Pruner, retention, interv
 			g.logger.Warn("retention: pruning failed; retrying at the next interval", "err", err, "interval", interval)
 		case err == nil && pruned != (mcpgate.Pruned{}):
 			g.logger.Info("retention: pruned", "audit_events", pruned.Audit, "changes", pruned.Changes,
-				"auth_requests", pruned.AuthRequests, "refresh_tokens", pruned.RefreshTokens, "before", before)
+				"auth_requests", pruned.AuthRequests, "refresh_tokens", pruned.RefreshTokens,
+				"signin_sessions", pruned.SigninSessions, "before", before)
 		}
 		select {
 		case <-ctx.Done():

@@ -16,8 +16,9 @@ var _ mcpgate.Pruner = (*DB)(nil)
 const pruneBatch = 5000
 
 // Prune deletes audit events and changes recorded before before, and
-// authorization requests and refresh tokens that expired before expired;
-// a zero time skips that part. Each table is deleted from in batches.
+// authorization requests, refresh tokens and sign-in sessions that
+// expired before expired; a zero time skips that part. Each table is
+// deleted from in batches.
 // SQLite lets one writer in at a time, so concurrent calls take turns.
 func (db *DB) Prune(ctx context.Context, before, expired time.Time) (mcpgate.Pruned, error) {
 	var p mcpgate.Pruned
@@ -31,6 +32,7 @@ func (db *DB) Prune(ctx context.Context, before, expired time.Time) (mcpgate.Pru
 		{&p.Changes, "changes", "DELETE FROM changes WHERE seq IN (SELECT seq FROM changes WHERE at < ? ORDER BY seq LIMIT ?)", before},
 		{&p.AuthRequests, "authorization requests", "DELETE FROM oauth_auth_requests WHERE id IN (SELECT id FROM oauth_auth_requests WHERE expires_at < ? LIMIT ?)", expired},
 		{&p.RefreshTokens, "refresh tokens", "DELETE FROM oauth_refresh_tokens WHERE hash IN (SELECT hash FROM oauth_refresh_tokens WHERE expires_at < ? LIMIT ?)", expired},
+		{&p.SigninSessions, "sign-in sessions", "DELETE FROM signin_sessions WHERE id_hash IN (SELECT id_hash FROM signin_sessions WHERE expires_at < ? LIMIT ?)", expired},
 	}
 	for _, s := range steps {
 		if s.at.IsZero() {
