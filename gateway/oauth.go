@@ -139,8 +139,12 @@ func (g *Gateway) setupOAuth(mux *http.ServeMux, srv *oauth.Server) error {
 	if g.opts.Federation != nil {
 		fed = g.opts.Federation
 	}
+	// Sign-in sessions live in the store when it keeps them, so that any
+	// replica serves any page of a sign-in; otherwise in this process.
+	sessions, _ := g.store.(mcpgate.SigninSessionStore)
 	pages, err := login.New(login.OAuthBackend(srv, srv), users, srv.Grants(), g.keys, &login.Options{
 		Federation: fed,
+		Sessions:   sessions,
 		Issuer:     srv.Issuer(),
 		Now:        g.opts.Now,
 		Logger:     g.logger,

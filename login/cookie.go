@@ -1,9 +1,13 @@
 package login
 
 import (
+	"context"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"time"
+
+	"github.com/mcpgate/mcpgate"
 )
 
 // Cookie names without the __Host- prefix, which is added whenever cookies
@@ -43,14 +47,24 @@ func (p *Pages) cookie(r *http.Request, base string) string {
 }
 
 // currentSession returns the live session the request's cookie names, and
-// its id, or nil.
+// its id, or nil. A store that cannot be read counts as no session: the
+// person is asked to sign in, and signing in then reports the outage.
 func (p *Pages) currentSession(r *http.Request) (*session, string) {
 	id := p.cookie(r, sessionCookieName)
-	s := p.sessions.get(id, p.now())
-	if s == nil {
+	if id == "" {
 		return nil, ""
 	}
-	return s, id
+	st, err := p.sessions.SigninSession(r.Context(), sessionHash(id))
+	if err != nil {
+		if !errors.Is(err, mcpgate.ErrNotFound) {
+			p.log.Error("login: read sign-in session", "err", err)
+		}
+		return nil, ""
+	}
+	if !p.now().Before(st.ExpiresAt) {
+		return nil, ""
+	}
+	return loaded(st, id), id
 }
 
 // startSession stores s and sets the session cookie. Any session the
@@ -58,15 +72,16 @@ func (p *Pages) currentSession(r *http.Request) (*session, string) {
 // never promoted to a signed-in one.
 func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, s *session) error {
 	if old := p.cookie(r, sessionCookieName); old != "" {
-		p.sessions.delete(old)
+		if err := p.sessions.DeleteSigninSession(r.Context(), sessionHash(old)); err != nil {
+			return err
+		}
 	}
-	csrf, err := randomToken()
+	id, err := randomToken()
 	if err != nil {
 		return err
 	}
-	s.CSRF = csrf
-	id, err := p.sessions.create(s, p.now())
-	if err != nil {
+	s.CSRF = sessionCSRF(id)
+	if err := p.sessions.CreateSigninSession(r.Context(), s.stored(id, p.now()), maxSessionsPerSubject); err != nil {
 		return err
 	}
 	// SameSite=Lax: an app's authorization request arrives as a cross-site
@@ -75,9 +90,16 @@ func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, s *session)
 	return nil
 }
 
+// endSession ends the session with id in the store, for every replica, and
+// clears the cookie. The store is written even if the browser has gone:
+// a sign-out must not depend on the person waiting for the answer.
 func (p *Pages) endSession(w http.ResponseWriter, id string) {
 	if id != "" {
-		p.sessions.delete(id)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.sessions.DeleteSigninSession(ctx, sessionHash(id)); err != nil {
+			p.log.Error("login: end sign-in session", "err", err)
+		}
 	}
 	p.setCookie(w, sessionCookieName, "", http.SameSiteLaxMode, -1)
 }

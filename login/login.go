@@ -4,7 +4,8 @@
 // page where grants are revoked, and sign-out.
 //
 // The pages drive the authorization server through Backend. They keep
-// sign-in sessions in memory; see docs/login.md.
+// sign-in sessions in a mcpgate.SigninSessionStore, the store shared by
+// every replica when there is one; see docs/login.md.
 package login
 
 import (
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/inmem"
 )
 
 // Request is a pending authorization request: an app asking the signed-in
@@ -96,7 +98,13 @@ type Options struct {
 	ScopeDescriptions map[string]string
 	// SessionTTL is how long a sign-in lasts; 8 hours by default.
 	SessionTTL time.Duration
-	// MaxSessions bounds the sessions kept in memory; 100 000 by default.
+	// Sessions keeps sign-in sessions. Pages of several replicas must
+	// share one (the store): a browser's requests may reach any of them,
+	// and a sign-out on one must hold on all. Nil keeps them in this
+	// process's memory, at most MaxSessions.
+	Sessions mcpgate.SigninSessionStore
+	// MaxSessions bounds the sessions kept in memory when Sessions is nil;
+	// 100 000 by default.
 	MaxSessions int
 	// Alerts receives security alerts, as the authorization server's
 	// Options.Alerts does: "login.signin_lockout" when a username
@@ -154,7 +162,7 @@ type Pages struct {
 	scopeText map[string]string
 	ttl       time.Duration
 
-	sessions  *sessionStore
+	sessions  mcpgate.SigninSessionStore
 	userLimit *throttle
 	addrLimit *throttle
 	limiter   mcpgate.Limiter // shared by every replica; nil: none
@@ -186,8 +194,8 @@ func New(backend Backend, users mcpgate.UserStore, grants mcpgate.GrantStore, ke
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = 8 * time.Hour
 	}
-	if o.MaxSessions <= 0 {
-		o.MaxSessions = 100_000
+	if o.Sessions == nil {
+		o.Sessions = inmem.NewSigninSessions(o.MaxSessions, o.Now)
 	}
 	if o.Alerts == nil {
 		o.Alerts = func(context.Context, string, ...any) {}
@@ -220,7 +228,7 @@ func New(backend Backend, users mcpgate.UserStore, grants mcpgate.GrantStore, ke
 	p := &Pages{
 		backend: backend, users: users, grants: grants, keys: keys,
 		now: o.Now, log: o.Logger, alerts: o.Alerts, secure: secure, scopeText: text, ttl: o.SessionTTL,
-		sessions:  newSessionStore(o.MaxSessions),
+		sessions:  o.Sessions,
 		userLimit: newThrottle(throttleFree, throttleBase, throttleMax, throttleForget, throttleLimit),
 		addrLimit: newThrottle(throttleFreeAddr, throttleBase, throttleMax, throttleForget, throttleLimit),
 		limiter:   o.Limiter,

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/mcpgate/mcpgate"
 )
@@ -255,28 +254,6 @@ func TestNewRejectsBadIssuer(t *testing.T) {
 	}
 	if _, err := New(nil, newFakeUsers(), newFakeGrants(), nil, nil); err == nil {
 		t.Error("New accepted a nil backend")
-	}
-}
-
-func TestSessionStoreBounded(t *testing.T) {
-	st := newSessionStore(2)
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var ids []string
-	for i := range 3 {
-		id, err := st.create(&session{Subject: "u", Expires: now.Add(time.Duration(i+1) * time.Hour)}, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	if len(st.m) != 2 {
-		t.Fatalf("%d sessions kept, limit 2", len(st.m))
-	}
-	if st.get(ids[0], now) != nil {
-		t.Error("the session closest to expiry was kept over newer ones")
-	}
-	if st.get(ids[2], now) == nil {
-		t.Error("newest session lost")
 	}
 }
 

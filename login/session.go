@@ -1,18 +1,19 @@
 package login
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/mcpgate/mcpgate"
 )
 
 // session is a signed-in person: who they are and what they may hand on to
-// an app. It lives in memory only; see sessionStore.
+// an app. It lives in the store (mcpgate.SigninSessionStore), so every
+// replica serving the pages knows it; see stored and loaded.
 type session struct {
 	Subject string
 	Tenant  string
@@ -46,78 +47,53 @@ func (s *session) principal(approving []string) *mcpgate.Principal {
 	}
 }
 
-// sessionStore keeps sessions in memory, keyed by the SHA-256 of their id so
-// the id itself is not held in a map that lookups probe. At most limit
-// sessions are kept; when full, expired ones are dropped and then the one
-// closest to expiry.
-type sessionStore struct {
-	limit int
-	mu    sync.Mutex
-	m     map[[32]byte]*session
+// maxSessionsPerSubject bounds the sign-in sessions one subject holds: a
+// person signs in from a few browsers, and a script signing in in a loop
+// must not fill the store. Signing in once more ends the oldest.
+const maxSessionsPerSubject = 20
+
+// sessionHash is what the store keys a session by: the id itself is only
+// ever in the browser's cookie.
+func sessionHash(id string) []byte {
+	h := sha256.Sum256([]byte(id))
+	return h[:]
 }
 
-func newSessionStore(limit int) *sessionStore {
-	return &sessionStore{limit: limit, m: make(map[[32]byte]*session)}
+// sessionCSRF derives the CSRF token of the session with id: forms of the
+// session carry it, and it is not stored, so a copy of the store yields
+// neither sessions nor their tokens. It tells nothing of the id.
+func sessionCSRF(id string) string {
+	m := hmac.New(sha256.New, []byte(id))
+	m.Write([]byte("mcpgate sign-in form"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// create stores s under a new random 256-bit id and returns the id.
-func (st *sessionStore) create(s *session, now time.Time) (string, error) {
-	id, err := randomToken()
-	if err != nil {
-		return "", err
+// stored is s as the store keeps it, under the hash of id.
+func (s *session) stored(id string, now time.Time) *mcpgate.SigninSession {
+	return &mcpgate.SigninSession{
+		IDHash:    sessionHash(id),
+		Subject:   s.Subject,
+		Tenant:    s.Tenant,
+		Method:    s.Method,
+		KeyID:     s.KeyID,
+		Scopes:    slices.Clone(s.Scopes),
+		Capped:    s.Capped,
+		CreatedAt: now,
+		ExpiresAt: s.Expires,
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if len(st.m) >= st.limit {
-		st.evict(now)
-	}
-	st.m[sha256.Sum256([]byte(id))] = s
-	return id, nil
 }
 
-// get returns the live session with id, or nil.
-func (st *sessionStore) get(id string, now time.Time) *session {
-	if id == "" {
-		return nil
-	}
-	k := sha256.Sum256([]byte(id))
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s := st.m[k]
-	if s == nil {
-		return nil
-	}
-	if !now.Before(s.Expires) {
-		delete(st.m, k)
-		return nil
-	}
-	return s
-}
-
-// delete ends the session with id.
-func (st *sessionStore) delete(id string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	delete(st.m, sha256.Sum256([]byte(id)))
-}
-
-// evict is called with st.mu held.
-func (st *sessionStore) evict(now time.Time) {
-	var soonest [32]byte
-	var soonestAt time.Time
-	found, dropped := false, false
-	for k, s := range st.m {
-		if !now.Before(s.Expires) {
-			delete(st.m, k)
-			dropped = true
-			continue
-		}
-		if !found || s.Expires.Before(soonestAt) {
-			soonest, soonestAt, found = k, s.Expires, true
-		}
-	}
-	if !dropped && found {
-		delete(st.m, soonest)
+// loaded is the stored session of id as the pages use it.
+func loaded(st *mcpgate.SigninSession, id string) *session {
+	return &session{
+		Subject: st.Subject,
+		Tenant:  st.Tenant,
+		Method:  st.Method,
+		KeyID:   st.KeyID,
+		Scopes:  st.Scopes,
+		Capped:  st.Capped,
+		CSRF:    sessionCSRF(id),
+		Expires: st.ExpiresAt,
 	}
 }
 

@@ -20,10 +20,10 @@ import (
 type UsersCmd struct {
 	Add     UsersAddCmd     `cmd:"" help:"Add a user; the password is read from standard input."`
 	List    UsersListCmd    `cmd:"" help:"List users."`
-	Passwd  UsersPasswdCmd  `cmd:"" help:"Set a user's password; it is read from standard input."`
-	Disable UsersDisableCmd `cmd:"" help:"Stop a user signing in, and disconnect every app they approved."`
+	Passwd  UsersPasswdCmd  `cmd:"" help:"Set a user's password (read from standard input) and sign them out."`
+	Disable UsersDisableCmd `cmd:"" help:"Stop a user signing in, sign them out, and disconnect every app they approved."`
 	Enable  UsersEnableCmd  `cmd:"" help:"Let a disabled user sign in again."`
-	Remove  UsersRemoveCmd  `cmd:"" help:"Remove a user, and disconnect every app they approved."`
+	Remove  UsersRemoveCmd  `cmd:"" help:"Remove a user, sign them out, and disconnect every app they approved."`
 }
 
 // UsersAddCmd adds a local user.
@@ -209,6 +209,20 @@ func endGrants(e *env, store mcpgate.Store, name string) (int, error) {
 	return len(list), nil
 }
 
+// endSessions signs the user out of the login pages on every replica,
+// however they signed in, and returns how many sessions ended.
+func endSessions(e *env, store mcpgate.Store, name string) (int, error) {
+	sessions, ok := store.(mcpgate.SigninSessionStore)
+	if !ok {
+		return 0, nil
+	}
+	n, err := sessions.DeleteSubjectSigninSessions(e.ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("sign %s out: %w", name, err)
+	}
+	return n, nil
+}
+
 // noteKeys points out the API keys that act as the user, which a user
 // change leaves alone: they are credentials of their own.
 func noteKeys(e *env, store mcpgate.Store, name string) {
@@ -230,9 +244,10 @@ type UsersPasswdCmd struct {
 	RevokeApps bool   `help:"Also disconnect every app the user approved (when the old password may have leaked)."`
 }
 
-// Run reads the new password and stores its hash. Apps the user approved
-// keep working unless --revoke-apps; the user's sign-in sessions on the
-// server only approve apps, and each approval checks the user again.
+// Run reads the new password and stores its hash, and signs the user out
+// of the login pages everywhere, so whoever knew the old password must
+// sign in with the new one. Apps the user approved keep working unless
+// --revoke-apps.
 func (c *UsersPasswdCmd) Run(e *env, g *Globals) error {
 	pw, err := readPassword(e)
 	if err != nil {
@@ -251,7 +266,11 @@ func (c *UsersPasswdCmd) Run(e *env, g *Globals) error {
 	if err := users.SetUserPassword(e.ctx, c.Name, u.PasswordHash); err != nil {
 		return userNotFound(c.Name, err)
 	}
-	fmt.Fprintf(e.stdout, "Set the password of %s.\n", c.Name)
+	signedOut, err := endSessions(e, store, c.Name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Set the password of %s; ended %d sign-in session(s).\n", c.Name, signedOut)
 	if !c.RevokeApps {
 		return nil
 	}
@@ -284,11 +303,14 @@ func (c *UsersDisableCmd) Run(e *env, g *Globals) error {
 	return nil
 }
 
-// disableAndDisconnect disables user name and ends every app approval it
-// gave, returning how many.
+// disableAndDisconnect disables user name, ends its sign-in sessions and
+// every app approval it gave, returning how many approvals.
 func disableAndDisconnect(e *env, users mcpgate.UserAdminStore, store mcpgate.Store, name string) (int, error) {
 	if err := users.SetUserDisabled(e.ctx, name, time.Now().UTC()); err != nil {
 		return 0, userNotFound(name, err)
+	}
+	if _, err := endSessions(e, store, name); err != nil {
+		return 0, err
 	}
 	return endGrants(e, store, name)
 }

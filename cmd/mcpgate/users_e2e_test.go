@@ -1,12 +1,15 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/sqlite"
@@ -125,18 +128,46 @@ func TestUsersComplete(t *testing.T) {
 		t.Errorf("users list --json = %+v", got)
 	}
 
+	// Sign-in sessions as the login pages record them: each command that
+	// ends a user's sessions ends only that user's.
+	signIn := func(id, subject string) []byte {
+		t.Helper()
+		h := sha256.Sum256([]byte(id))
+		if err := db.CreateSigninSession(t.Context(), &mcpgate.SigninSession{IDHash: h[:], Subject: subject, Method: "password",
+			ExpiresAt: time.Now().Add(time.Hour)}, 0); err != nil {
+			t.Fatal(err)
+		}
+		return h[:]
+	}
+	signedIn := func(hash []byte) bool {
+		t.Helper()
+		_, err := db.SigninSession(t.Context(), hash)
+		if err != nil && !errors.Is(err, mcpgate.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	alice1, alice2, bob1 := signIn("a1", "alice"), signIn("a2", "alice"), signIn("b1", "bob")
+
 	cmd := exec.Command(binPath, "--data", data, "users", "passwd", "alice")
 	cmd.Env = cleanEnv()
 	cmd.Stdin = strings.NewReader("a whole new passphrase\n")
-	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Set the password of alice") {
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Set the password of alice; ended 2 sign-in session(s)") {
 		t.Errorf("users passwd: %v\n%s", err, out)
 	}
+	if signedIn(alice1) || signedIn(alice2) || !signedIn(bob1) {
+		t.Errorf("after users passwd alice: alice signed in %v %v (want false), bob %v (want true)", signedIn(alice1), signedIn(alice2), signedIn(bob1))
+	}
+	alice3 := signIn("a3", "alice")
 	if u, _ := db.User(t.Context(), "alice"); u == nil || u.PasswordHash == "" || revoked("g-alice") {
 		t.Errorf("users passwd without --revoke-apps: user %+v, grant revoked %v", u, revoked("g-alice"))
 	}
 
 	if res := mcpgateCLI(t, data, "users", "disable", "alice"); res.code != 0 || !strings.Contains(res.stdout, "1 app(s)") {
 		t.Errorf("users disable: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if signedIn(alice3) || !signedIn(bob1) {
+		t.Errorf("users disable alice: alice still signed in %v, bob %v (want false, true)", signedIn(alice3), signedIn(bob1))
 	}
 	if !revoked("g-alice") || revoked("g-bob") {
 		t.Errorf("users disable alice: alice's grant revoked %v (want true), bob's %v (want false)", revoked("g-alice"), revoked("g-bob"))
@@ -156,6 +187,9 @@ func TestUsersComplete(t *testing.T) {
 	}
 	if !revoked("g-bob") {
 		t.Error("users remove bob left bob's grant")
+	}
+	if signedIn(bob1) {
+		t.Error("users remove bob left bob signed in")
 	}
 	if got := list(); len(got) != 1 {
 		t.Errorf("after remove: %+v", got)
