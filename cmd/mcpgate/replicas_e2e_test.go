@@ -452,8 +452,8 @@ func mcpThroughBalancer(t *testing.T, bal *balancer, replicas []*replica, public
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			t.Errorf("replica %d served MCP session %s of replica %d: %s", 1-home, sid, home, b)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("replica %d answered MCP session %s of replica %d with %d, want 404: %s", 1-home, sid, home, resp.StatusCode, b)
 		}
 	}
 }
