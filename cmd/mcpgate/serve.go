@@ -29,6 +29,7 @@ type ServeCmd struct {
 	MaxSessions             int           `help:"Most MCP sessions per server (built-in or upstream); a new one beyond it gets 503." env:"MCPGATE_MAX_SESSIONS" default:"100000"`
 	MaxSessionsPerPrincipal int           `help:"Most MCP sessions of one caller per server; a new one ends that caller's least recently used session." env:"MCPGATE_MAX_SESSIONS_PER_PRINCIPAL" default:"100"`
 	Shutdown                time.Duration `help:"How long in-flight requests may take to finish on SIGINT/SIGTERM." env:"MCPGATE_SHUTDOWN_TIMEOUT" default:"30s"`
+	ShutdownDelay           time.Duration `help:"On SIGINT/SIGTERM, answer /readyz with 503 and keep serving this long before the listener closes, so a load balancer stops sending first (e.g. its health-check interval times its fall count)." env:"MCPGATE_SHUTDOWN_DELAY" default:"0s"`
 
 	RateLimitFlags `embed:""`
 
@@ -216,6 +217,13 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-e.ctx.Done():
+	}
+	if c.ShutdownDelay > 0 {
+		// /readyz already answers 503 (e.ctx is done); connections a
+		// balancer opens before it notices are still served, instead of
+		// being reset in the listener's backlog.
+		logger.Info("unready; serving until the shutdown delay ends", "delay", c.ShutdownDelay)
+		time.Sleep(c.ShutdownDelay)
 	}
 	logger.Info("shutting down", "grace", c.Shutdown)
 	drain()
