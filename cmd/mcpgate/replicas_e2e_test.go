@@ -102,7 +102,7 @@ type replica struct {
 
 var (
 	listeningRe = regexp.MustCompile(`mcpgate serving MCP at \S+ \(listening on ([^)]+)\)`)
-	adminRe     = regexp.MustCompile(`mcpgate admin \(metrics, health\) on (\S+)`)
+	adminRe     = regexp.MustCompile(`mcpgate admin \([^)]*\) on (\S+)`)
 )
 
 // startReplica starts `mcpgate serve` with args on a free port of
