@@ -371,22 +371,6 @@ func signInAlternating(t *testing.T, bal *balancer, front, resource string) stri
 	return tr.AccessToken
 }
 
-func getJSON(t *testing.T, u string, v any) {
-	t.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-}
-
 // mcpThroughBalancer connects the Go SDK client with token to the public
 // URL, once speaking the 2025-11-25 revision, whose MCP sessions live in
 // the replica that created them, and once the stateless 2026-07-28 one,
