@@ -10,7 +10,7 @@ import (
 )
 
 // Sign-in sessions of the login pages; table signin_sessions of
-// migrations/00008_signin_sessions.sql.
+// migrations/00009_signin_sessions.sql.
 
 var _ mcpgate.SigninSessionStore = (*DB)(nil)
 
