@@ -97,9 +97,11 @@ func (g *gate) serveCmd(upstream string, extra []string) *exec.Cmd {
 }
 
 // token gets an access token for the MCP endpoint at mcpURL with the
-// client_credentials grant.
+// client_credentials grant. It names no scope: the endpoint is the fronted
+// upstream, whose policy (none here) decides which scopes exist, and a
+// token carries only scopes of the resource it is for.
 func (g *gate) token(ctx context.Context, base, mcpURL string) (string, error) {
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"docs:read"}, "resource": {mcpURL}}
+	form := url.Values{"grant_type": {"client_credentials"}, "resource": {mcpURL}}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/token", strings.NewReader(form.Encode()))
