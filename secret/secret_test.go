@@ -31,6 +31,7 @@ func TestResolve(t *testing.T) {
 		failing bool  // any error will do
 	}{
 		{"literal", "s3cret", "s3cret", nil, false},
+		{"literal prefix", "literal:env:NOT_A_REFERENCE", "env:NOT_A_REFERENCE", nil, false},
 		{"none", "", "", nil, false},
 		{"env", "env:MCPGATE_TEST_SECRET", "from-env", nil, false},
 		{"env unset", "env:MCPGATE_TEST_UNSET_VARIABLE", "", secret.ErrEmpty, false},
@@ -40,6 +41,8 @@ func TestResolve(t *testing.T) {
 		{"file empty", "file:" + write("empty", "\n"), "", secret.ErrEmpty, false},
 		{"file missing", "file:" + filepath.Join(dir, "missing"), "", os.ErrNotExist, false},
 		{"file too large", "file:" + write("big", strings.Repeat("x", 65<<10)), "", nil, true},
+		{"vault without field", "vault:secret/mcpgate", "", nil, true},
+		{"vault without mount", "vault:mcpgate#token", "", nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,7 +116,8 @@ func TestRefStringHidesLiterals(t *testing.T) {
 	t.Setenv("MCPGATE_TEST_SECRET", "from-env")
 	for ref, want := range map[string]string{
 		"env:MCPGATE_TEST_SECRET": "env:MCPGATE_TEST_SECRET",
-		"s3cret":                  "[literal]",
+		"s3cret":                  secret.Hidden,
+		"literal:s3cret":          secret.Hidden,
 	} {
 		r, err := secret.Load(ref)
 		if err != nil {
