@@ -33,6 +33,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -131,6 +132,34 @@ type Federation struct {
 	opts      Options
 	refreshes singleflight.Group
 	cache     tokenCache
+
+	keysMu sync.RWMutex // guards opts.Keys, which SetKeys replaces
+}
+
+// keys returns the keys tokens are sealed and opened with.
+func (f *Federation) keys() seal.Keys {
+	f.keysMu.RLock()
+	defer f.keysMu.RUnlock()
+	return f.opts.Keys
+}
+
+// SetKeys replaces the keys the providers' tokens are sealed with while
+// the federation runs, as when the encryption key is rotated: tokens are
+// sealed with k.Current from then on and opened with either. Tokens
+// already stored stay sealed as they are, so a token sealed only with a
+// key that is later dropped can no longer be opened; its user signs in
+// again.
+func (f *Federation) SetKeys(k seal.Keys) error {
+	if err := k.Check(); err != nil {
+		return err
+	}
+	if len(k.Current) == 0 {
+		return errors.New("federation: a current key is required")
+	}
+	f.keysMu.Lock()
+	defer f.keysMu.Unlock()
+	f.opts.Keys = k
+	return nil
 }
 
 // New checks the providers and returns a Federation. It does not contact

@@ -26,13 +26,13 @@ func (f *Federation) sealTokens(subject, issuer string, tok *oauth2.Token, keepR
 	if tok.AccessToken == "" {
 		return nil, fmt.Errorf("%w: the provider returned no access token", ErrUnavailable)
 	}
-	at, err := f.opts.Keys.Seal([]byte(tok.AccessToken), aad(subject, issuer, "access"))
+	at, err := f.keys().Seal([]byte(tok.AccessToken), aad(subject, issuer, "access"))
 	if err != nil {
 		return nil, fmt.Errorf("federation: seal token: %w", err)
 	}
 	t := &mcpgate.IdPTokens{Subject: subject, Issuer: issuer, AccessToken: at, RefreshToken: keepRefresh, Expiry: tok.Expiry, UpdatedAt: now}
 	if tok.RefreshToken != "" {
-		if t.RefreshToken, err = f.opts.Keys.Seal([]byte(tok.RefreshToken), aad(subject, issuer, "refresh")); err != nil {
+		if t.RefreshToken, err = f.keys().Seal([]byte(tok.RefreshToken), aad(subject, issuer, "refresh")); err != nil {
 			return nil, fmt.Errorf("federation: seal token: %w", err)
 		}
 	}
@@ -104,7 +104,7 @@ func (f *Federation) fresh(t *mcpgate.IdPTokens) (string, bool) {
 	if until := f.freshUntil(t); !until.IsZero() && !f.opts.Now().Before(until) {
 		return "", false
 	}
-	b, _, err := f.opts.Keys.Open(t.AccessToken, aad(t.Subject, t.Issuer, "access"))
+	b, _, err := f.keys().Open(t.AccessToken, aad(t.Subject, t.Issuer, "access"))
 	if err != nil {
 		f.opts.Logger.Error("federation: stored access token cannot be decrypted", "subject", t.Subject, "err", err)
 		return "", false
@@ -134,7 +134,7 @@ func (f *Federation) refresh(ctx context.Context, subject string) (string, error
 		f.forget(ctx, subject, "no refresh token")
 		return "", fmt.Errorf("%w: the access token expired and %s gave no refresh token", ErrSignInAgain, p.Issuer)
 	}
-	rt, _, err := f.opts.Keys.Open(t.RefreshToken, aad(subject, t.Issuer, "refresh"))
+	rt, _, err := f.keys().Open(t.RefreshToken, aad(subject, t.Issuer, "refresh"))
 	if err != nil {
 		f.opts.Logger.Error("federation: stored refresh token cannot be decrypted", "subject", subject, "err", err)
 		return "", fmt.Errorf("%w: the stored refresh token cannot be decrypted", ErrSignInAgain)

@@ -22,6 +22,9 @@ type OAuthOptions struct {
 	// dynamically (RFC 7591 initial access token); empty means open
 	// registration, rate-limited per address.
 	RegistrationToken string
+	// RegistrationTokenFunc, if set, replaces RegistrationToken and is
+	// asked on every registration, so a rotated token takes effect at once.
+	RegistrationTokenFunc func() string
 	// DisableRegistration turns dynamic registration off.
 	DisableRegistration bool
 	// DisableCIMD turns Client ID Metadata Documents off.
@@ -70,6 +73,7 @@ func NewAuthServer(store mcpgate.Store, publicURL string, o *OAuthOptions, opts 
 		AccessTokenTTL:           o.AccessTokenTTL,
 		MaxTokenLifetime:         o.MaxTokenLifetime,
 		RegistrationToken:        o.RegistrationToken,
+		RegistrationTokenFunc:    o.RegistrationTokenFunc,
 		DisableRegistration:      o.DisableRegistration,
 		DisableCIMD:              o.DisableCIMD,
 		AllowLoopbackCIMD:        o.AllowLoopbackCIMD,

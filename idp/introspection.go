@@ -27,6 +27,10 @@ type Introspection struct {
 	// [RFC 6749]: https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
 	ClientID     string
 	ClientSecret string
+	// ClientSecretFunc, if set, is asked for the secret on every request
+	// instead of ClientSecret, so that a secret rotated in a secret store
+	// is used without a restart.
+	ClientSecretFunc func() string
 	// Issuer, if set, is the issuer of the tokens: a response naming
 	// another iss is refused. Otherwise the response's iss is used, or the
 	// origin of URL.
@@ -178,7 +182,11 @@ func (in *introspector) ask(ctx context.Context, token string) (map[string]any, 
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	req.SetBasicAuth(url.QueryEscape(in.cfg.ClientID), url.QueryEscape(in.cfg.ClientSecret))
+	clientSecret := in.cfg.ClientSecret
+	if in.cfg.ClientSecretFunc != nil {
+		clientSecret = in.cfg.ClientSecretFunc()
+	}
+	req.SetBasicAuth(url.QueryEscape(in.cfg.ClientID), url.QueryEscape(clientSecret))
 	resp, err := in.client.Do(req)
 	if err != nil {
 		return nil, err

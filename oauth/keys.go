@@ -29,14 +29,34 @@ const encPrefix = seal.Prefix
 var keyAAD = []byte(encPrefix)
 
 func (s *Server) sealKeys() seal.Keys {
+	s.kekMu.RLock()
+	defer s.kekMu.RUnlock()
 	return seal.Keys{Current: s.opts.KeyEncryptionKey, Previous: s.opts.PreviousKeyEncryptionKey}
 }
 
+// SetKeyEncryptionKeys replaces the key encryption key and the previous
+// one while the server runs, as when the key is rotated in the secret
+// store it is read from: signing keys are sealed with current from then
+// on, and read under either. Call [Server.EncryptSigningKeys] next, so
+// that the stored keys no longer need previous, and call it again with a
+// nil previous once the overlap ends. A running server cannot drop its
+// key encryption key, so current must be 32 bytes, as previous if set.
+func (s *Server) SetKeyEncryptionKeys(current, previous []byte) error {
+	if len(current) != 32 || (len(previous) != 0 && len(previous) != 32) {
+		return errors.New("oauth: key encryption keys must be 32 bytes")
+	}
+	s.kekMu.Lock()
+	defer s.kekMu.Unlock()
+	s.opts.KeyEncryptionKey, s.opts.PreviousKeyEncryptionKey = current, previous
+	return nil
+}
+
 func (s *Server) sealKey(der []byte) ([]byte, error) {
-	if len(s.opts.KeyEncryptionKey) == 0 {
+	keys := s.sealKeys()
+	if len(keys.Current) == 0 {
 		return der, nil
 	}
-	return s.sealKeys().Seal(der, keyAAD)
+	return keys.Seal(der, keyAAD)
 }
 
 // sealed reports whether a stored private key is encrypted.
@@ -49,10 +69,11 @@ func (s *Server) openKey(stored []byte) (der []byte, current bool, err error) {
 	if !sealed(stored) {
 		return stored, false, nil
 	}
-	if len(s.opts.KeyEncryptionKey) == 0 {
+	keys := s.sealKeys()
+	if len(keys.Current) == 0 {
 		return nil, false, fmt.Errorf("%w: it is encrypted and no KeyEncryptionKey is set", ErrKeyDecryption)
 	}
-	der, current, err = s.sealKeys().Open(stored, keyAAD)
+	der, current, err = keys.Open(stored, keyAAD)
 	if errors.Is(err, seal.ErrOpen) {
 		return nil, false, fmt.Errorf("%w: it was encrypted with another KeyEncryptionKey, or is damaged", ErrKeyDecryption)
 	}
@@ -71,7 +92,7 @@ func (s *Server) openKey(stored []byte) (der []byte, current bool, err error) {
 // fails with ErrKeyDecryption, rewriting nothing, if a key opens with
 // neither, and refuses to run without a KeyEncryptionKey.
 func (s *Server) EncryptSigningKeys(ctx context.Context) (int, error) {
-	if len(s.opts.KeyEncryptionKey) == 0 {
+	if len(s.sealKeys().Current) == 0 {
 		return 0, errors.New("oauth: EncryptSigningKeys needs a KeyEncryptionKey")
 	}
 	keys, err := s.signingKeys.SigningKeys(ctx)
@@ -110,7 +131,7 @@ func (s *Server) EncryptSigningKeys(ctx context.Context) (int, error) {
 // the previous one: they still work, but a copy of the store still gives
 // them away.
 func (s *Server) warnUnencryptedKeys(ctx context.Context) {
-	if len(s.opts.KeyEncryptionKey) == 0 {
+	if len(s.sealKeys().Current) == 0 {
 		return
 	}
 	keys, err := s.signingKeys.SigningKeys(ctx)

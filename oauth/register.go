@@ -55,7 +55,11 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, &registrationError{Code: "invalid_request", Description: "use POST"})
 		return
 	}
-	if tok := s.opts.RegistrationToken; tok != "" {
+	tok := s.opts.RegistrationToken
+	if s.opts.RegistrationTokenFunc != nil {
+		tok = s.opts.RegistrationTokenFunc()
+	}
+	if tok != "" {
 		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)

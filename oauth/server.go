@@ -80,6 +80,11 @@ type Options struct {
 	// client registration requires (RFC 7591 §3); empty means open
 	// registration.
 	RegistrationToken string
+	// RegistrationTokenFunc, if set, is asked for the initial access token
+	// on every registration instead of RegistrationToken, so that a token
+	// rotated in a secret store takes effect at once; "" means open
+	// registration.
+	RegistrationTokenFunc func() string
 	// RegistrationsPerMinute limits registrations per client IP. Default 10;
 	// negative disables the limit.
 	RegistrationsPerMinute int
@@ -249,6 +254,8 @@ type Server struct {
 
 	opts Options
 	path string // issuer path, "" or "/a/b"
+
+	kekMu sync.RWMutex // guards opts.KeyEncryptionKey and PreviousKeyEncryptionKey
 
 	keysMu     sync.RWMutex
 	signer     *jose.Key

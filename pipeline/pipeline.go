@@ -184,6 +184,7 @@ func (p *Pipeline) Handler(next http.Handler) http.Handler {
 		x := &exchange{start: p.opts.Now()}
 		x.rec.ResponseWriter = w
 		x.req.ID = p.opts.RequestID(w, r)
+		defer p.auditPanic(x, r)
 
 		rf := p.admit(w, r, x, sessions)
 		if rf != nil {
@@ -199,6 +200,27 @@ func (p *Pipeline) Handler(next http.Handler) http.Handler {
 			p.observe(x, r, rf)
 		}
 	})
+}
+
+// auditPanic records a request whose handling panicked, which the audit
+// at the end of Handler never sees, and panics again for the recovering
+// middleware outside (redact.Recover) to log and answer. A handler that
+// aborts its response (http.ErrAbortHandler) is recorded with the status it
+// sent; any other panic as an internal error.
+func (p *Pipeline) auditPanic(x *exchange, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	var rf *refusal.Refusal
+	if v != http.ErrAbortHandler {
+		rf = refusal.New(refusal.Internal)
+		if x.rec.code == 0 {
+			x.rec.code = http.StatusInternalServerError
+		}
+	}
+	p.audit(x, r, rf)
+	panic(v)
 }
 
 // exchange is one request on its way through the pipeline.

@@ -28,8 +28,14 @@ const keyPublicLen = len(apikey.Prefix) + apikey.IDLen + 1
 // the first starting with "eyJ" (the encoding of `{"`).
 var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){2,4}`)
 
-// String returns s with every API key, JWT and bearer credential in it
-// masked. An API key keeps its public id, so that an operator can tell
+// clientSecretPattern finds a client secret of the embedded authorization
+// server: "mcps_" and 32 random bytes in base64url.
+var clientSecretPattern = regexp.MustCompile(`mcps_[A-Za-z0-9_-]{43,}`)
+
+const clientSecretPrefix = "mcps_"
+
+// String returns s with every API key, client secret, JWT and bearer
+// credential in it masked. An API key keeps its public id, so that an operator can tell
 // which key it was: "mcpg_<keyid>_[REDACTED]". A JWT becomes "[REDACTED]",
 // and "Bearer <token>" becomes "Bearer [REDACTED]".
 //
@@ -43,6 +49,9 @@ func String(s string) string {
 	}
 	if strings.Contains(s, "eyJ") {
 		s = jwtPattern.ReplaceAllLiteralString(s, Mask)
+	}
+	if strings.Contains(s, clientSecretPrefix) {
+		s = clientSecretPattern.ReplaceAllLiteralString(s, clientSecretPrefix+Mask)
 	}
 	if indexBearer(s, 0) >= 0 {
 		s = maskBearer(s)

@@ -42,6 +42,8 @@ func TestString(t *testing.T) {
 		{"key bad checksum", badSum, "mcpg_" + id + "_" + Mask},
 		{"key with trailing text", key + "abc", "mcpg_" + id + "_" + Mask + "abc"},
 		{"jwt", "token " + testJWT + " end", "token " + Mask + " end"},
+		{"client secret", "secret mcps_" + strings.Repeat("Ab3_-", 9) + " end", "secret mcps_" + Mask + " end"},
+		{"client secret too short", "mcps_short", "mcps_short"},
 		{"jwt unsigned", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", Mask},
 		{"jwe", "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d", Mask},
 		{"bearer", "Authorization: Bearer s3cr3t-t0ken.value", "Authorization: Bearer " + Mask},

@@ -5,14 +5,13 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/alert"
-	"github.com/mcpgate/mcpgate/secret"
 )
 
 // AlertFlags are the settings of security alerts (docs/alerts.md);
 // `alerts:` in the config file supplies what they leave unset.
 type AlertFlags struct {
 	AlertWebhook string        `help:"POST security alerts as signed JSON to this URL (https; plain http only on a loopback address)." env:"MCPGATE_ALERT_WEBHOOK" placeholder:"URL"`
-	AlertSecret  string        `help:"Secret alerts are signed with (HMAC-SHA-256), at least 16 bytes: env:NAME, file:PATH (re-read when it changes) or the value itself." env:"MCPGATE_ALERT_SECRET" placeholder:"REF"`
+	AlertSecret  string        `help:"Secret alerts are signed with (HMAC-SHA-256), at least 16 bytes: env:NAME, file:PATH or vault:PATH#FIELD (re-read when it changes), or the value itself." env:"MCPGATE_ALERT_SECRET" placeholder:"REF" secret:""`
 	AlertWindow  time.Duration `help:"Send one alert per kind and principal within this window (default 5m); repeats are dropped." env:"MCPGATE_ALERT_WINDOW" placeholder:"DURATION"`
 }
 
@@ -56,9 +55,9 @@ func (f *AlertFlags) alertSink(g *Globals, logger *slog.Logger) (*alert.Sink, er
 	case cfg.Secret == "":
 		return nil, usagef("--alert-webhook needs --alert-secret, the secret alerts are signed with")
 	}
-	ref, err := secret.Load(cfg.Secret)
+	ref, err := g.loadSecret("--alert-secret", cfg.Secret)
 	if err != nil {
-		return nil, usagef("--alert-secret: %v", err)
+		return nil, err
 	}
 	if v, _ := ref.Get(); len(v) < minAlertSecret {
 		return nil, usagef("--alert-secret %s: at least %d bytes are needed (try `openssl rand -hex 32`)", ref, minAlertSecret)

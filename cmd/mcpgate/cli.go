@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/alecthomas/kong"
 
@@ -25,6 +26,7 @@ type CLI struct {
 	Audit      AuditCmd      `cmd:"" help:"Show the newest audit events, filtered by subject, key, client or decision."`
 	Scan       ScanCmd       `cmd:"" help:"Find leaked keys, client secrets, JWTs and private keys in files or git history."`
 	Doctor     DoctorCmd     `cmd:"" help:"Check the effective configuration against known pitfalls, or with --url a live deployment as MCP clients meet it; each problem with its fix."`
+	ConfigCmd  ConfigCmd     `cmd:"" name:"config" help:"Show the effective configuration, secrets as references."`
 	Version    VersionCmd    `cmd:"" help:"Print the version."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script: source <(mcpgate completion bash)."`
 
@@ -37,15 +39,17 @@ type CLI struct {
 type Globals struct {
 	Config    string `help:"YAML config file." env:"MCPGATE_CONFIG" type:"path" placeholder:"FILE"`
 	Data      string `help:"Data directory for the embedded SQLite store (default ./mcpgate-data)." env:"MCPGATE_DATA" placeholder:"DIR"`
-	Store     string `help:"Store URL: postgres://… for Postgres; empty for SQLite in --data." env:"MCPGATE_STORE" placeholder:"URL"`
+	Store     string `help:"Store URL: postgres://… for Postgres, or a reference to it (env:NAME, file:PATH, vault:PATH#FIELD) that keeps its password out of the process list; empty for SQLite in --data." env:"MCPGATE_STORE" placeholder:"URL|REF" secret:""`
 	Listen    string `help:"Address to listen on (default 127.0.0.1:8080)." env:"MCPGATE_LISTEN" placeholder:"HOST:PORT"`
 	PublicURL string `help:"Canonical URL of the MCP endpoint, used in metadata and token audiences (default http://<listen>/mcp)." env:"MCPGATE_PUBLIC_URL" placeholder:"URL"`
 	LogLevel  string `help:"Log level: debug, info, warn, error (default info)." env:"MCPGATE_LOG_LEVEL" placeholder:"LEVEL"`
 	LogFormat string `help:"Log format: text or json (default text)." env:"MCPGATE_LOG_FORMAT" placeholder:"FORMAT"`
 	Init      bool   `help:"Create the store if there is none (serve and migrate always do; other commands refuse, so a typo in --data cannot start a second, empty store)." env:"MCPGATE_INIT"`
 
-	EncryptionKey         string `help:"Key that encrypts secrets kept in the store (OAuth signing keys): env:NAME or file:PATH holding 32 random bytes in base64. Default with SQLite: encryption.key in --data, created once; required with Postgres." env:"MCPGATE_ENCRYPTION_KEY" placeholder:"REF"`
-	EncryptionKeyPrevious string `help:"While --encryption-key is being rotated, the key it replaces: what it encrypted is still read until mcpgate oauth encrypt-keys re-encrypts it." env:"MCPGATE_ENCRYPTION_KEY_PREVIOUS" placeholder:"REF"`
+	EncryptionKey         string        `help:"Key that encrypts secrets kept in the store (OAuth signing keys): env:NAME, file:PATH or vault:PATH#FIELD holding 32 random bytes in base64. A file or Vault key that changes is applied by serve without a restart. Default with SQLite: encryption.key in --data, created once; required with Postgres." env:"MCPGATE_ENCRYPTION_KEY" placeholder:"REF" secret:""`
+	EncryptionKeyPrevious string        `help:"While --encryption-key is being rotated, the key it replaces: what it encrypted is still read until mcpgate oauth encrypt-keys re-encrypts it." env:"MCPGATE_ENCRYPTION_KEY_PREVIOUS" placeholder:"REF" secret:""`
+	VaultRefresh          time.Duration `help:"How long a vault: secret is used before it is read again (VAULT_ADDR, VAULT_TOKEN or VAULT_ROLE_ID and VAULT_SECRET_ID, VAULT_NAMESPACE say where and how)." env:"MCPGATE_VAULT_REFRESH" default:"5m"`
+	EnvFile               string        `name:"env-file" help:"Read environment variables from this dotenv file before anything else; variables already set win. No file is read unless given." placeholder:"FILE"`
 
 	file *Config // the parsed --config file, if any
 	// dataFrom says where Data came from when neither flag nor
@@ -90,6 +94,8 @@ func (g *Globals) AfterApply(kctx *kong.Context) error {
 	fill(&g.PublicURL, cfg.PublicURL, "")
 	fill(&g.LogLevel, cfg.LogLevel, "info")
 	fill(&g.LogFormat, cfg.LogFormat, "text")
+	fill(&g.EncryptionKey, cfg.EncryptionKey, "")
+	fill(&g.EncryptionKeyPrevious, cfg.EncryptionKeyPrevious, "")
 	if g.PublicURL == "" {
 		g.PublicURL = "http://" + g.Listen + "/mcp"
 		g.publicDefaulted = true

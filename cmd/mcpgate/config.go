@@ -26,6 +26,12 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	Docs      string `yaml:"docs"`
 
+	// Secret settings take references (env:, file:, vault:), as their
+	// flags do.
+	EncryptionKey         string `yaml:"encryption_key"`
+	EncryptionKeyPrevious string `yaml:"encryption_key_previous"`
+	RegistrationToken     string `yaml:"registration_token"`
+
 	Upstreams []UpstreamConfig `yaml:"upstreams"`
 
 	// Rate limits per principal (see ratelimit.go); Redis shares them

@@ -65,7 +65,7 @@ func (g *Globals) encryptionKeySource() string {
 	switch {
 	case g.EncryptionKey == "":
 		return filepath.Join(g.Data, encryptionKeyFile)
-	case strings.HasPrefix(g.EncryptionKey, "env:"), strings.HasPrefix(g.EncryptionKey, "file:"):
+	case secret.IsReference(g.EncryptionKey):
 		return "--encryption-key " + g.EncryptionKey
 	}
 	return "--encryption-key"
@@ -84,12 +84,12 @@ func (g *Globals) keyDecryptionError(err error) error {
 func resolveEncryptionKey(flag, ref string) ([]byte, error) {
 	v, err := secret.Resolve(ref)
 	if err != nil {
-		return nil, usagef("%s: %v", flag, err)
+		return nil, usagef("%s %s: %v", flag, secret.Describe(ref), err)
 	}
 	key, err := decodeEncryptionKey(v)
 	if err != nil {
 		name := flag
-		if strings.HasPrefix(ref, "env:") || strings.HasPrefix(ref, "file:") {
+		if secret.IsReference(ref) {
 			name += " " + ref
 		}
 		return nil, usagef("%s: %v", name, err)

@@ -64,7 +64,7 @@ func (c *ServeCmd) federation(g *Globals, store mcpgate.Store, keys seal.Keys, l
 		}
 		p := federation.Provider{Name: pc.Name, Issuer: pc.Issuer, ClientID: pc.ClientID, Scopes: pc.Scopes, Algorithms: pc.Algorithms, AuthParams: pc.AuthParams}
 		if pc.ClientSecret != "" {
-			ref, err := secret.Load(pc.ClientSecret)
+			ref, err := secret.LoadWith(pc.ClientSecret, g.secretOptions())
 			if err != nil {
 				return nil, usagef("login provider %s: client secret: %v", pc.Issuer, err)
 			}

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
 	"net/url"
 	"time"
 
 	"github.com/mcpgate/mcpgate/idp"
-	"github.com/mcpgate/mcpgate/secret"
 )
 
 // IssuerConfig is an identity provider whose JWT access tokens mcpgate
@@ -39,16 +37,6 @@ type IntrospectionConfig struct {
 	TenantClaim      string              `yaml:"tenant_claim"`
 	ScopeClaim       string              `yaml:"scope_claim"`
 	Scopes           map[string][]string `yaml:"scopes"`
-}
-
-// resolveSecret reads a secret setting (env:NAME, file:PATH, or the value
-// itself; see package secret), naming the setting in its error.
-func resolveSecret(what, ref string) (string, error) {
-	v, err := secret.Resolve(ref)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	return v, nil
 }
 
 // identityProviders builds the verifier of the identity providers that
@@ -103,12 +91,16 @@ func (c *ServeCmd) identityProviders(g *Globals, ownIssuer string, logger *slog.
 	}
 	var intro *idp.Introspection
 	if in != nil {
-		secret, err := resolveSecret("introspection client secret", in.ClientSecret)
-		if err != nil {
-			return nil, usageError{err}
+		var clientSecret func() string
+		if in.ClientSecret != "" {
+			ref, err := g.loadSecret("--introspection-client-secret", in.ClientSecret)
+			if err != nil {
+				return nil, err
+			}
+			clientSecret = getter(ref, "--introspection-client-secret", logger)
 		}
 		intro = &idp.Introspection{
-			URL: in.URL, ClientID: in.ClientID, ClientSecret: secret, Issuer: in.Issuer,
+			URL: in.URL, ClientID: in.ClientID, ClientSecretFunc: clientSecret, Issuer: in.Issuer,
 			Audience: audience(in.Audience), CacheTTL: time.Duration(in.CacheTTL), MaxTokenLifetime: time.Duration(in.MaxTokenLifetime),
 			Claims: idp.Claims{SubjectClaim: in.SubjectClaim, TenantClaim: in.TenantClaim, ScopeClaim: in.ScopeClaim, Scopes: in.Scopes},
 		}

@@ -92,6 +92,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// As gh and kubectl do: the bare command is a request for help.
 		args = []string{"--help"}
 	}
+	// Before parsing, since the file's variables are the flags' defaults.
+	if err := loadEnvFile(args); err != nil {
+		fmt.Fprintf(stderr, "mcpgate: %v\n", err)
+		return exitUsage
+	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcpgate: %v\n", err)

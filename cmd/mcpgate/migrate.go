@@ -23,7 +23,11 @@ func (c *MigrateCmd) Run(e *env, g *Globals) error {
 			before = 0
 		}
 	case g.isPostgres():
-		_, v, err := postgres.Probe(e.ctx, g.Store)
+		u, err := g.storeURL()
+		if err != nil {
+			return err
+		}
+		_, v, err := postgres.Probe(e.ctx, u)
 		if err != nil {
 			return err
 		}

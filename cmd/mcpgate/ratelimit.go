@@ -17,7 +17,7 @@ import (
 // `redis:` in the config file give the same, and rules only there.
 type RateLimitFlags struct {
 	RateLimit        string   `name:"rate-limit" help:"Limit per principal: COUNT/PERIOD [burst N] (e.g. 600/1m, 100/15m burst 20) or off. Default 600/1m." env:"MCPGATE_RATE_LIMIT" placeholder:"LIMIT"`
-	Redis            string   `help:"Redis URL (or env:NAME, file:PATH) shared by every replica, so limits hold across them." env:"MCPGATE_REDIS" placeholder:"URL"`
+	Redis            string   `help:"Redis URL shared by every replica, so limits hold across them, or a reference to it (env:NAME, file:PATH, vault:PATH#FIELD)." env:"MCPGATE_REDIS" placeholder:"URL|REF" secret:""`
 	RedisFailure     string   `help:"While Redis is unreachable: local (limit in this process) or deny." env:"MCPGATE_REDIS_FAILURE" default:"local" enum:"local,deny"`
 	AuthFailureLimit string   `help:"Failed authentications one client address may make (IPv6: one /64), or off." env:"MCPGATE_AUTH_FAILURE_LIMIT" default:"60/1m burst 30" placeholder:"LIMIT"`
 	TrustedProxies   []string `help:"Proxies (CIDRs) whose X-Forwarded-For or Forwarded names the client address." env:"MCPGATE_TRUSTED_PROXIES" placeholder:"CIDR,..."`
@@ -108,10 +108,11 @@ func (c *ServeCmd) rateLimiter(g *Globals, logger *slog.Logger, alert func(kind,
 		redisURL = g.file.Redis
 	}
 	if redisURL != "" {
-		u, err := resolveSecret("--redis", redisURL)
+		ref, err := g.loadSecret("--redis", redisURL)
 		if err != nil {
-			return nil, nil, nil, usageError{err}
+			return nil, nil, nil, err
 		}
+		u, _ := ref.Get()
 		policyOnFailure, err := redis.ParseFailurePolicy(c.RedisFailure)
 		if err != nil {
 			return nil, nil, nil, usageError{err}

@@ -16,6 +16,7 @@ import (
 	"github.com/mcpgate/mcpgate/gateway"
 	"github.com/mcpgate/mcpgate/proxy"
 	"github.com/mcpgate/mcpgate/seal"
+	"github.com/mcpgate/mcpgate/secret"
 )
 
 // ServeCmd runs the gateway.
@@ -31,11 +32,13 @@ type ServeCmd struct {
 	Shutdown                time.Duration `help:"How long in-flight requests may take to finish on SIGINT/SIGTERM." env:"MCPGATE_SHUTDOWN_TIMEOUT" default:"30s"`
 	ShutdownDelay           time.Duration `help:"On SIGINT/SIGTERM, answer /readyz with 503 and keep serving this long before the listener closes, so a load balancer stops sending first (e.g. its health-check interval times its fall count)." env:"MCPGATE_SHUTDOWN_DELAY" default:"0s"`
 
+	EncryptionKeyOverlap time.Duration `help:"When a file: or vault: --encryption-key changes while serving, how long the key it replaced still decrypts (other replicas may not have the new one yet)." env:"MCPGATE_ENCRYPTION_KEY_OVERLAP" default:"1h"`
+
 	RateLimitFlags `embed:""`
 
 	OAuth             bool          `name:"oauth" help:"Run the embedded OAuth 2.1 authorization server (--no-oauth: API keys only)." env:"MCPGATE_OAUTH" default:"true" negatable:""`
 	Issuer            string        `help:"OAuth issuer URL (default: the origin of --public-url)." env:"MCPGATE_ISSUER" placeholder:"URL"`
-	RegistrationToken string        `help:"Require this initial access token for dynamic client registration (default: open, rate-limited)." env:"MCPGATE_REGISTRATION_TOKEN" placeholder:"TOKEN"`
+	RegistrationToken string        `help:"Require this initial access token for dynamic client registration (default: open, rate-limited): env:NAME, file:PATH or vault:PATH#FIELD (re-read when it changes), or the value itself." env:"MCPGATE_REGISTRATION_TOKEN" placeholder:"REF" secret:""`
 	NoRegistration    bool          `help:"Turn dynamic client registration off." env:"MCPGATE_NO_REGISTRATION"`
 	AllowLoopbackCIMD bool          `help:"Fetch client metadata documents from loopback http URLs (local testing only)." env:"MCPGATE_ALLOW_LOOPBACK_CIMD" hidden:""`
 	AccessTokenTTL    time.Duration `help:"Lifetime of OAuth access tokens; refresh tokens renew them." env:"MCPGATE_ACCESS_TOKEN_TTL" default:"10m"`
@@ -47,14 +50,14 @@ type ServeCmd struct {
 	JWTAudience               string        `name:"jwt-audience" help:"Audience identity providers' tokens must name on every MCP endpoint, for providers that cannot put the endpoint's URL in aud (default: the URL of the endpoint each token is used on)." env:"MCPGATE_JWT_AUDIENCE" placeholder:"URI"`
 	IntrospectionURL          string        `help:"Ask this RFC 7662 introspection endpoint about opaque tokens." env:"MCPGATE_INTROSPECTION_URL" placeholder:"URL"`
 	IntrospectionClientID     string        `help:"Client id mcpgate authenticates to the introspection endpoint with." env:"MCPGATE_INTROSPECTION_CLIENT_ID" placeholder:"ID"`
-	IntrospectionClientSecret string        `help:"Its secret: env:NAME or file:PATH (a bare value is taken literally)." env:"MCPGATE_INTROSPECTION_CLIENT_SECRET" placeholder:"REF"`
+	IntrospectionClientSecret string        `help:"Its secret: env:NAME, file:PATH or vault:PATH#FIELD (re-read when it changes); a bare value is taken literally." env:"MCPGATE_INTROSPECTION_CLIENT_SECRET" placeholder:"REF" secret:""`
 	IDPTimeout                time.Duration `name:"idp-timeout" help:"Longest wait for an identity provider; a token that needs one that does not answer is refused." env:"MCPGATE_IDP_TIMEOUT" default:"5s"`
 
 	// Sign-in with an identity provider (federation.go); several go in the
 	// config file.
 	LoginIssuer       string `name:"login-issuer" help:"Offer sign-in with this OpenID provider (its issuer URL; https, or http on loopback) on the sign-in page. Register <public origin>/login/oidc/callback as its redirect URI." env:"MCPGATE_LOGIN_ISSUER" placeholder:"URL"`
 	LoginClientID     string `name:"login-client-id" help:"mcpgate's client id at the --login-issuer provider." env:"MCPGATE_LOGIN_CLIENT_ID" placeholder:"ID"`
-	LoginClientSecret string `name:"login-client-secret" help:"Its client secret: env:NAME or file:PATH (a bare value is taken literally)." env:"MCPGATE_LOGIN_CLIENT_SECRET" placeholder:"REF"`
+	LoginClientSecret string `name:"login-client-secret" help:"Its client secret: env:NAME, file:PATH or vault:PATH#FIELD; a bare value is taken literally." env:"MCPGATE_LOGIN_CLIENT_SECRET" placeholder:"REF" secret:""`
 	LoginName         string `name:"login-name" help:"The provider's name on the sign-in button (default: its host)." env:"MCPGATE_LOGIN_NAME" placeholder:"NAME"`
 
 	AlertFlags `embed:""` // security alerts by webhook (alerts.go)
@@ -68,6 +71,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	logs := newLogBuffer(e.stderr, 64<<10, 100*time.Millisecond)
 	defer logs.Close()
 	logger := g.logger(logs)
+	c.fillFromFile(g.file)
 	if _, err := gateway.ParsePublicURL(g.PublicURL); err != nil {
 		return usageError{err}
 	}
@@ -135,13 +139,21 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	}
 	var sign func(map[string]any) (string, error)
 	if c.OAuth {
+		var regToken func() string
+		if c.RegistrationToken != "" {
+			ref, err := g.loadSecret("--registration-token", c.RegistrationToken)
+			if err != nil {
+				return err
+			}
+			regToken = getter(ref, "--registration-token", logger)
+		}
 		opts.AuthServer, err = gateway.NewAuthServer(store, g.PublicURL, &gateway.OAuthOptions{
-			Issuer:              c.Issuer,
-			RegistrationToken:   c.RegistrationToken,
-			DisableRegistration: c.NoRegistration,
-			AllowLoopbackCIMD:   c.AllowLoopbackCIMD,
-			AccessTokenTTL:      c.AccessTokenTTL,
-			MaxTokenLifetime:    c.MaxTokenLifetime,
+			Issuer:                c.Issuer,
+			RegistrationTokenFunc: regToken,
+			DisableRegistration:   c.NoRegistration,
+			AllowLoopbackCIMD:     c.AllowLoopbackCIMD,
+			AccessTokenTTL:        c.AccessTokenTTL,
+			MaxTokenLifetime:      c.MaxTokenLifetime,
 
 			KeyEncryptionKey:         kek,
 			PreviousKeyEncryptionKey: previousKEK,
@@ -165,6 +177,15 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	opts.Federation = fed
+	if k := secret.KindOf(g.EncryptionKey); opts.AuthServer != nil && (k == secret.File || k == secret.Vault) {
+		ref, err := g.loadSecret("--encryption-key", g.EncryptionKey)
+		if err != nil {
+			return err
+		}
+		ctx, stop := context.WithCancel(e.ctx)
+		defer stop()
+		go watchEncryptionKey(ctx, ref, sealers{opts.AuthServer, fed}, kek, previousKEK, c.EncryptionKeyOverlap, logger)
+	}
 	var closeUpstreams func()
 	opts.Upstreams, closeUpstreams, err = c.upstreams(g, logger, sign, fed)
 	if err != nil {
@@ -233,6 +254,35 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// fillFromFile gives the flags that have a config-file setting the file's
+// value where neither flag nor environment set one, so that serve and
+// `config show` see the same settings.
+func (c *ServeCmd) fillFromFile(f *Config) {
+	fill := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	fill(&c.Docs, f.Docs)
+	fill(&c.RegistrationToken, f.RegistrationToken)
+	fill(&c.Redis, f.Redis)
+	if f.RateLimits != nil {
+		fill(&c.RateLimit, f.RateLimits.Default)
+	}
+	if a := f.Alerts; a != nil {
+		fill(&c.AlertWebhook, a.Webhook)
+		fill(&c.AlertSecret, a.Secret)
+		if c.AlertWindow == 0 {
+			c.AlertWindow = time.Duration(a.Window)
+		}
+	}
+	if in := f.Introspection; in != nil {
+		fill(&c.IntrospectionURL, in.URL)
+		fill(&c.IntrospectionClientID, in.ClientID)
+		fill(&c.IntrospectionClientSecret, in.ClientSecret)
+	}
 }
 
 func storeName(g *Globals) string {

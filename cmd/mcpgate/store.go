@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/postgres"
+	"github.com/mcpgate/mcpgate/secret"
 	"github.com/mcpgate/mcpgate/sqlite"
 )
 
@@ -20,7 +21,12 @@ var errNoStore = errors.New("no store")
 
 // isPostgres reports whether --store names a Postgres store.
 func (g *Globals) isPostgres() bool {
-	return strings.HasPrefix(g.Store, "postgres://") || strings.HasPrefix(g.Store, "postgresql://")
+	u := g.Store
+	if secret.IsReference(u) {
+		return true // checked once the reference is read
+	}
+	u = strings.TrimPrefix(u, "literal:")
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
 }
 
 // openStore opens the configured store: Postgres when --store is a postgres
@@ -35,13 +41,17 @@ func (g *Globals) openStore(e *env) (mcpgate.Store, error) {
 		store mcpgate.Store
 		err   error
 	)
+	u, err := g.storeURL()
+	if err != nil {
+		return nil, err
+	}
 	switch {
-	case g.Store == "":
+	case u == "":
 		store, err = g.openSQLite(e)
-	case g.isPostgres():
-		store, err = g.openPostgres(e)
+	case strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://"):
+		store, err = g.openPostgres(e, u)
 	default:
-		return nil, usageError{errors.New("--store must be a postgres:// URL, or empty for SQLite")}
+		return nil, usageError{fmt.Errorf("--store %s must be a postgres:// URL, or empty for SQLite", describeStore(g.Store))}
 	}
 	if err != nil {
 		return nil, err
@@ -70,23 +80,23 @@ func (g *Globals) openSQLite(e *env) (mcpgate.Store, error) {
 	return db, nil
 }
 
-func (g *Globals) openPostgres(e *env) (mcpgate.Store, error) {
+func (g *Globals) openPostgres(e *env, u string) (mcpgate.Store, error) {
 	if !g.createsStore() {
-		schema, version, err := postgres.Probe(e.ctx, g.Store)
+		schema, version, err := postgres.Probe(e.ctx, u)
 		if err != nil {
 			return nil, err
 		}
 		if version == 0 {
 			return nil, fmt.Errorf("%w in schema %q of %s: it was never migrated.\n"+
 				"Point at the server's store with --store or MCPGATE_STORE (search_path=SCHEMA picks the schema);\n"+
-				"or create one there with `mcpgate migrate` (scripts: --init)", errNoStore, schema, redactURL(g.Store))
+				"or create one there with `mcpgate migrate` (scripts: --init)", errNoStore, schema, describeStore(g.Store))
 		}
 	}
-	db, err := postgres.Open(e.ctx, g.Store)
+	db, err := postgres.Open(e.ctx, u)
 	if err != nil {
 		return nil, err
 	}
-	g.announce(e, "Postgres store "+redactURL(g.Store))
+	g.announce(e, "Postgres store "+describeStore(g.Store))
 	return db, nil
 }
 
@@ -113,6 +123,15 @@ func sqliteFile(dir string) string {
 		return abs
 	}
 	return path
+}
+
+// describeStore names the store URL setting without its password: a
+// reference as given, a URL without its password.
+func describeStore(s string) string {
+	if secret.IsReference(s) {
+		return s
+	}
+	return redactURL(strings.TrimPrefix(s, "literal:"))
 }
 
 // redactURL returns a store URL without its password.
