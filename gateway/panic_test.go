@@ -24,7 +24,7 @@ import (
 // Credentials the panic test puts in the request and in the panic value.
 const (
 	panicJWT          = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImF1ZCI6Im1jcCJ9.c2lnbmF0dXJlLW9mLXRoZS1wYW5pYy10ZXN0" // gitleaks:allow
-	panicClientSecret = "mcps_Q2xpZW50U2VjcmV0T2ZUaGVQYW5pY1Rlc3RYWVpBQkNERUZHSElKSw"                                                        // gitleaks:allow
+	panicClientSecret = "mcps_Q2xpZW50U2VjcmV0T2ZUaGVQYW5pY1Rlc3RYWVpBQkNERUZHSElKSw"                                                    // gitleaks:allow
 )
 
 // A handler that panics with credentials in scope, the client's API key in

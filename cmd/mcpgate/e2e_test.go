@@ -43,7 +43,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "mcpgate")
-	args := []string{"build", "-o", binPath}
+	// The mcpgate_testhooks tag adds what a test cannot reach from
+	// outside (testhook_on.go), inert unless a test turns it on.
+	args := []string{"build", "-tags", "mcpgate_testhooks", "-o", binPath}
 	if raceEnabled {
 		args = append(args, "-race")
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/alert"
 	"github.com/mcpgate/mcpgate/secret"
+	"github.com/mcpgate/mcpgate/sqlite"
 )
 
 // replaceFile replaces the file at path as a Kubernetes secret volume or a
@@ -587,4 +588,112 @@ func postgresTestSchema(t *testing.T) string {
 		conn.Close(ctx)
 	})
 	return base + "?search_path=" + schema
+}
+
+// TestPanicInBinaryLeaksNothing runs the real binary with a test upstream
+// that panics with the request's headers and body formatted into the
+// panic value. The request carries an API key, an access token the server
+// issued and a client secret it issued. None of them appears on standard
+// error (the log), in the response, in the audit rows or in the SQLite
+// files; the panic itself is logged and audited.
+func TestPanicInBinaryLeaksNothing(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	key, keyID := createKey(t, data, "--name", "alice", "--subject", "alice", "--scope", "docs:read")
+	srv := startServerEnv(t, data, []string{"MCPGATE_TEST_PANIC=1"}, "--log-format", "json", "--log-level", "debug")
+	res := mcpgateCLI(t, data, "--public-url", srv.url, "clients", "add", "--name", "m", "--machine", "--scope", "docs:read")
+	id := regexp.MustCompile(`Registered client (\S+) `).FindStringSubmatch(res.stdout)
+	sec := regexp.MustCompile(`(?m)^\s+(mcps_\S+)$`).FindStringSubmatch(res.stdout)
+	if res.code != 0 || id == nil || sec == nil {
+		t.Fatalf("clients add: %d %s %s", res.code, res.stdout, res.stderr)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"docs:read"}, "resource": {srv.url}}
+	req, _ := http.NewRequest(http.MethodPost, srv.base+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id[1], sec[1])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if tok.AccessToken == "" {
+		t.Fatalf("no access token: %d", resp.StatusCode)
+	}
+
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup","arguments":{"access_token":"` + tok.AccessToken +
+		`","client_secret":"` + sec[1] + `","note":"Bearer ` + tok.AccessToken + `"}}}`
+	req, _ = http.NewRequest(http.MethodPost, srv.base+"/mcp/test-panic", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("X-Forwarded-Secret", sec[1])
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(answer), "internal_error") {
+		t.Fatalf("panicking upstream: %d %s, want 500 internal_error", resp.StatusCode, answer)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if !strings.Contains(srv.logs.String(), "test upstream exploded") {
+			return fmt.Errorf("the panic is not in the log yet")
+		}
+		return nil
+	})
+	// The panic line quotes each credential, masked: they were in scope.
+	for _, masked := range []string{"mcps_[REDACTED]", "mcpg_" + keyID + "_[REDACTED]", "Bearer [REDACTED]"} {
+		if !strings.Contains(srv.logs.String(), masked) {
+			t.Errorf("the log lacks %s", masked)
+		}
+	}
+	if err := srv.stop(t); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+
+	db, err := sqlite.Open(context.Background(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := db.ListAudit(context.Background(), time.Time{}, 1000)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audit strings.Builder
+	audited := false
+	for _, ev := range events {
+		fmt.Fprintf(&audit, "%+v\n", *ev)
+		if ev.KeyID == keyID && ev.Status == http.StatusInternalServerError && ev.Reason == "internal" {
+			audited = true
+		}
+	}
+	if !audited {
+		t.Errorf("no audit row for the panic:\n%s", audit.String())
+	}
+	var files strings.Builder
+	for _, name := range []string{"mcpgate.db", "mcpgate.db-wal"} {
+		if b, err := os.ReadFile(filepath.Join(data, name)); err == nil {
+			files.Write(b)
+		}
+	}
+	credentials := map[string]string{
+		"API key":              key,
+		"API key secret":       key[len("mcpg_")+12+1:],
+		"access token":         tok.AccessToken,
+		"access token payload": strings.Split(tok.AccessToken, ".")[1],
+		"client secret":        sec[1],
+	}
+	for where, out := range map[string]string{"standard error": srv.logs.String(), "response": fmt.Sprint(resp.Header) + string(answer),
+		"audit rows": audit.String(), "SQLite files": files.String()} {
+		for what, c := range credentials {
+			if strings.Contains(out, c) {
+				t.Errorf("the %s holds the %s", where, what)
+			}
+		}
+	}
 }

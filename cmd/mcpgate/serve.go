@@ -192,6 +192,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer closeUpstreams()
+	opts.Upstreams = append(opts.Upstreams, testUpstreams()...)
 	docs := c.Docs
 	if docs == "" {
 		docs = g.file.Docs
