@@ -88,7 +88,8 @@ func showFlag(f *kong.Flag) any {
 }
 
 // fileOnlySettings returns what only the config file can set: upstreams,
-// identity providers, introspection details, rate-limit rules.
+// identity providers, introspection details, sign-in providers, rate-limit
+// rules.
 func (g *Globals) fileOnlySettings(c *ServeCmd) []setting {
 	f := g.file
 	var out []setting
@@ -107,6 +108,14 @@ func (g *Globals) fileOnlySettings(c *ServeCmd) []setting {
 		shown := *in
 		shown.URL, shown.ClientID, shown.ClientSecret = c.IntrospectionURL, c.IntrospectionClientID, secret.Describe(c.IntrospectionClientSecret)
 		out = append(out, setting{"introspection", shown})
+	}
+	if len(f.LoginProviders) > 0 {
+		lps := make([]LoginProviderConfig, len(f.LoginProviders))
+		for i, lp := range f.LoginProviders {
+			lps[i] = lp
+			lps[i].ClientSecret = secret.Describe(lp.ClientSecret)
+		}
+		out = append(out, setting{"login_providers", lps})
 	}
 	if f.RateLimits != nil && len(f.RateLimits.Rules) > 0 {
 		out = append(out, setting{"rate_limit_rules", f.RateLimits.Rules})

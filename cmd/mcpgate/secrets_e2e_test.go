@@ -394,6 +394,10 @@ introspection:
   client_id: mcpgate
   client_secret: introspection-secret-in-config
   cache_ttl: 30s
+login_providers:
+  - issuer: https://accounts.example.com
+    client_id: mcpgate
+    client_secret: login-secret-in-config
 upstreams:
   - name: github
     command: [github-mcp, --token, "Bearer gh-token-in-args"]
@@ -440,7 +444,10 @@ upstreams:
 		if e := ups[0].(map[string]any)["env"].(map[string]any); e["GITHUB_TOKEN"] != secret.Hidden {
 			t.Errorf("upstream env shown as %v", e)
 		}
-		for _, s := range []string{"pg-password-in-config", "literal-registration-token-in-config", "introspection-secret-in-config",
+		if lp, _ := got["login_providers"].([]any); len(lp) != 1 || lp[0].(map[string]any)["client_secret"] != secret.Hidden {
+			t.Errorf("login_providers shown as %v", got["login_providers"])
+		}
+		for _, s := range []string{"login-secret-in-config", "pg-password-in-config", "literal-registration-token-in-config", "introspection-secret-in-config",
 			"gh-token-in-args", "ghp-token-in-env", "url-password"} {
 			if strings.Contains(res.stdout+res.stderr, s) {
 				t.Errorf("%v prints %s:\n%s", args, s, res.stdout)
