@@ -46,12 +46,14 @@ type Globals struct {
 	LogFormat string `help:"Log format: text or json (default text)." env:"MCPGATE_LOG_FORMAT" placeholder:"FORMAT"`
 	Init      bool   `help:"Create the store if there is none (serve and migrate always do; other commands refuse, so a typo in --data cannot start a second, empty store)." env:"MCPGATE_INIT"`
 
-	EncryptionKey         string        `help:"Key that encrypts secrets kept in the store (OAuth signing keys): env:NAME, file:PATH or vault:PATH#FIELD holding 32 random bytes in base64. A file or Vault key that changes is applied by serve without a restart. Default with SQLite: encryption.key in --data, created once; required with Postgres." env:"MCPGATE_ENCRYPTION_KEY" placeholder:"REF" secret:""`
-	EncryptionKeyPrevious string        `help:"While --encryption-key is being rotated, the key it replaces: what it encrypted is still read until mcpgate oauth encrypt-keys re-encrypts it." env:"MCPGATE_ENCRYPTION_KEY_PREVIOUS" placeholder:"REF" secret:""`
-	VaultRefresh          time.Duration `help:"How long a vault: secret is used before it is read again (VAULT_ADDR, VAULT_TOKEN or VAULT_ROLE_ID and VAULT_SECRET_ID, VAULT_NAMESPACE say where and how)." env:"MCPGATE_VAULT_REFRESH" default:"5m"`
-	EnvFile               string        `name:"env-file" help:"Read environment variables from this dotenv file before anything else; variables already set win. No file is read unless given." placeholder:"FILE"`
+	EncryptionKey         string `help:"Key that encrypts secrets kept in the store (OAuth signing keys): env:NAME, file:PATH or vault:PATH#FIELD holding 32 random bytes in base64. A file or Vault key that changes is applied by serve without a restart. Default with SQLite: encryption.key in --data, created once; required with Postgres." env:"MCPGATE_ENCRYPTION_KEY" placeholder:"REF" secret:""`
+	EncryptionKeyPrevious string `help:"While --encryption-key is being rotated, the key it replaces: what it encrypted is still read until mcpgate oauth encrypt-keys re-encrypts it." env:"MCPGATE_ENCRYPTION_KEY_PREVIOUS" placeholder:"REF" secret:""`
+	EnvFile               string `name:"env-file" help:"Read environment variables from this dotenv file before anything else; variables already set win. No file is read unless given." placeholder:"FILE"`
 
 	file *Config // the parsed --config file, if any
+	// vaultRefresh is serve's --vault-refresh: how long a vault: secret
+	// is used before it is read again (0: the default).
+	vaultRefresh time.Duration
 	// dataFrom says where Data came from when neither flag nor
 	// environment set it, for the message when no store is there.
 	dataFrom string

@@ -56,7 +56,7 @@ func loadEnvFile(args []string) error {
 }
 
 func (g *Globals) secretOptions() *secret.Options {
-	return &secret.Options{VaultRefresh: g.VaultRefresh}
+	return &secret.Options{VaultRefresh: g.vaultRefresh}
 }
 
 // loadSecret reads the secret setting named flag, saying which setting a

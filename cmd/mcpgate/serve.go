@@ -32,6 +32,7 @@ type ServeCmd struct {
 	Shutdown                time.Duration `help:"How long in-flight requests may take to finish on SIGINT/SIGTERM." env:"MCPGATE_SHUTDOWN_TIMEOUT" default:"30s"`
 	ShutdownDelay           time.Duration `help:"On SIGINT/SIGTERM, answer /readyz with 503 and keep serving this long before the listener closes, so a load balancer stops sending first (e.g. its health-check interval times its fall count)." env:"MCPGATE_SHUTDOWN_DELAY" default:"0s"`
 
+	VaultRefresh         time.Duration `help:"How long a vault: secret is used before it is read again (VAULT_ADDR, VAULT_TOKEN or VAULT_ROLE_ID and VAULT_SECRET_ID, VAULT_NAMESPACE say where and how)." env:"MCPGATE_VAULT_REFRESH" default:"5m"`
 	EncryptionKeyOverlap time.Duration `help:"When a file: or vault: --encryption-key changes while serving, how long the key it replaced still decrypts (other replicas may not have the new one yet)." env:"MCPGATE_ENCRYPTION_KEY_OVERLAP" default:"1h"`
 
 	RateLimitFlags `embed:""`
@@ -72,6 +73,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	defer logs.Close()
 	logger := g.logger(logs)
 	c.fillFromFile(g.file)
+	g.vaultRefresh = c.VaultRefresh
 	if _, err := gateway.ParsePublicURL(g.PublicURL); err != nil {
 		return usageError{err}
 	}
