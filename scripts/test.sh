@@ -88,6 +88,7 @@ fuzz proxy FuzzCopySSE
 fuzz proxy FuzzIDKey
 fuzz proxy FuzzJSONLines
 fuzz cmd/mcpgate FuzzParseConfig
+fuzz secret FuzzParseEnvFile
 fuzz doctor FuzzParseChallenges
 fuzz doctor FuzzParseMetadata
 fuzz cmd/mcpgate FuzzSplitCommand
