@@ -60,9 +60,16 @@ type Options struct {
 	// challenges (RFC 9728), as the authenticator does in its 401s.
 	ResourceMetadataURL string
 	// PublicURL is the canonical URL of the MCP endpoint. Browser requests
-	// whose Origin is neither its origin nor a loopback one are refused.
-	// Nil allows same-origin and loopback origins only.
+	// whose Origin is neither its origin nor one CORSOrigins admits are
+	// refused (403), so that a page cannot drive a server it should not
+	// reach (DNS rebinding).
 	PublicURL *url.URL
+	// CORSOrigins are the origins of the pages, besides the public URL's,
+	// that may call the endpoint and read its answers (CORS): exact
+	// origins (https://app.example.com), [LoopbackOrigins] or [AnyOrigin].
+	// Nil means LoopbackOrigins. Entries [ValidateOrigins] refuses match
+	// nothing.
+	CORSOrigins []string
 	// FrontPage, when set, is the URL of the page that tells people how
 	// to connect: a browser that opens the MCP URL itself (a GET that
 	// accepts HTML and not an event stream) gets the same 401 and
@@ -129,9 +136,10 @@ type RateLimiter interface {
 // Pipeline is the request path in front of one MCP handler. Create it with
 // New and mount Handler.
 type Pipeline struct {
-	auth *authn.Authenticator
-	opts Options
-	cop  *http.CrossOriginProtection
+	auth    *authn.Authenticator
+	opts    Options
+	origins origins
+	cop     *http.CrossOriginProtection
 }
 
 // New returns a pipeline that authenticates with auth. opts may be nil.
@@ -165,11 +173,17 @@ func New(auth *authn.Authenticator, opts *Options) *Pipeline {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	p.cop = http.NewCrossOriginProtection()
-	if o.PublicURL != nil {
-		// Fails only on a malformed origin, which a parsed URL never gives.
-		_ = p.cop.AddTrustedOrigin(o.PublicURL.Scheme + "://" + o.PublicURL.Host)
+	list := o.CORSOrigins
+	if list == nil {
+		list = []string{LoopbackOrigins}
 	}
+	p.origins, _ = parseOrigins(list)
+	if pu := o.PublicURL; pu != nil {
+		p.origins.exact[strings.ToLower(pu.Scheme+"://"+pu.Host)] = true
+	}
+	// It judges only the requests whose origin is absent or opaque: an
+	// allowed origin is admitted and any other refused before it.
+	p.cop = http.NewCrossOriginProtection()
 	return p
 }
 
@@ -186,6 +200,17 @@ func (p *Pipeline) Handler(next http.Handler) http.Handler {
 		x.req.ID = p.opts.RequestID(w, r)
 		defer p.auditPanic(x, r)
 
+		// Answers depend on the Origin header: shared caches must not serve
+		// one page's answer to another.
+		w.Header()["Vary"] = []string{"Origin"}
+		if origin := r.Header.Get("Origin"); origin != "" && p.origins.allows(origin) {
+			grantCORS(w.Header(), origin)
+			if isPreflight(r) {
+				// Not audited: a preflight carries no credential and no call.
+				answerPreflight(w)
+				return
+			}
+		}
 		rf := p.admit(w, r, x, sessions)
 		if rf != nil {
 			if rf.Kind == refusal.Unauthenticated && p.opts.FrontPage != "" && browserNavigation(r) {
@@ -303,36 +328,36 @@ func browserNavigation(r *http.Request) bool {
 	return strings.Contains(accept, "text/html") && !strings.Contains(accept, "text/event-stream")
 }
 
-// checkMethodAndOrigin admits the three methods of Streamable HTTP, and
-// refuses browser requests from foreign origins: no MCP client needs one,
-// and a page must not drive a local server (DNS rebinding, CSRF).
+// checkMethodAndOrigin refuses browser requests from origins that are not
+// allowed, preflights included (the MCP transport requires a 403: a page
+// must not drive a server it should not reach, DNS rebinding), then admits
+// the three methods of Streamable HTTP.
+//
+// A page of an allowed origin may POST and DELETE across origins: the
+// endpoint reads no cookie, only the bearer credential the page itself
+// sends, so such a request carries no ambient authority to forge (CSRF).
+// Requests whose origin is absent or opaque ("null": a sandboxed frame, a
+// local file) are left to http.CrossOriginProtection, which refuses those
+// a browser marks cross-site.
 func (p *Pipeline) checkMethodAndOrigin(r *http.Request) *refusal.Refusal {
+	switch o := r.Header.Get("Origin"); {
+	case o != "" && p.origins.allows(o):
+	case o != "" && (o != "null" || isPreflight(r)):
+		return &refusal.Refusal{Kind: refusal.ForeignOrigin}
+	default:
+		if err := p.cop.Check(r); err != nil {
+			return &refusal.Refusal{Kind: refusal.ForeignOrigin, Message: "cross-origin request refused", Err: err}
+		}
+	}
 	switch r.Method {
 	case http.MethodPost, http.MethodGet, http.MethodDelete:
 	default:
 		return &refusal.Refusal{Kind: refusal.MethodNotAllowed, Header: allowHeader}
 	}
-	if err := p.cop.Check(r); err != nil {
-		return &refusal.Refusal{Kind: refusal.ForeignOrigin, Message: "cross-origin request refused", Err: err}
-	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" && !p.originAllowed(o) {
-		return &refusal.Refusal{Kind: refusal.ForeignOrigin}
-	}
 	return nil
 }
 
 var allowHeader = http.Header{"Allow": {"GET, POST, DELETE"}}
-
-func (p *Pipeline) originAllowed(origin string) bool {
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if pu := p.opts.PublicURL; pu != nil && strings.EqualFold(u.Scheme+"://"+u.Host, pu.Scheme+"://"+pu.Host) {
-		return true
-	}
-	return LoopbackHost(u.Host)
-}
 
 // LoopbackHost reports whether hostport names a loopback address or
 // localhost.

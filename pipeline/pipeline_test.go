@@ -155,7 +155,8 @@ func TestStagesInOrder(t *testing.T) {
 		{"missing scope", http.MethodPost, "tok-alice", call(1, "delete_all"), nil, 403},
 		{"allowed", http.MethodPost, "tok-alice", call(1, "read_doc"), nil, 200},
 		{"loopback origin, safe method", http.MethodGet, "tok-alice", "", map[string]string{"Origin": "http://localhost:3000"}, 200},
-		{"loopback origin, unsafe method", http.MethodPost, "tok-alice", call(1, "read_doc"), map[string]string{"Origin": "http://localhost:3000"}, 403},
+		{"loopback origin, unsafe method", http.MethodPost, "tok-alice", call(1, "read_doc"), map[string]string{"Origin": "http://localhost:3000"}, 200},
+		{"opaque origin, cross-site", http.MethodPost, "tok-alice", call(1, "read_doc"), map[string]string{"Origin": "null", "Sec-Fetch-Site": "cross-site"}, 403},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -256,7 +257,7 @@ func TestOriginOfPublicURL(t *testing.T) {
 		"https://mcp.example.com":   200,
 		"https://evil.example.com":  403,
 		"http://mcp.example.com":    403,
-		"http://127.0.0.1:6274":     403, // cross-origin POST: only the public origin is trusted
+		"http://127.0.0.1:6274":     200, // a loopback page, admitted by default
 		"null":                      403,
 		"https://mcp.example.com.x": 403,
 	} {
