@@ -192,12 +192,12 @@ func chain(ws ...func(http.Handler) http.Handler) func(http.Handler) http.Handle
 	}
 }
 
-// completeOpenID adds the fields OpenID Connect Discovery requires that
-// mcpgate's OpenID configuration leaves out (it issues no ID tokens), as an
-// OpenID provider's would have them.
-var completeOpenID = editJSON("/.well-known/openid-configuration", func(_ string, m map[string]any) {
-	m["subject_types_supported"] = []string{"public"}
-	m["id_token_signing_alg_values_supported"] = []string{"RS256"}
+// incompleteOpenID leaves out of the OpenID configuration fields OpenID
+// Connect Discovery requires, as OAuth servers that serve their RFC 8414
+// document at the OpenID path do.
+var incompleteOpenID = editJSON("/.well-known/openid-configuration", func(_ string, m map[string]any) {
+	delete(m, "subject_types_supported")
+	delete(m, "id_token_signing_alg_values_supported")
 })
 
 var cors = withCORS("authorization, content-type, mcp-protocol-version, mcp-session-id")
@@ -257,12 +257,12 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name: "authorization server metadata only at the OpenID path",
-			wrap: chain(cors, notFound("/.well-known/oauth-authorization-server"), completeOpenID),
+			wrap: chain(cors, notFound("/.well-known/oauth-authorization-server")),
 			want: map[string]want{doctor.StepASMetadata: {fail: []string{"Cursor"}}},
 		},
 		{
 			name: "only incomplete OpenID provider metadata",
-			wrap: chain(cors, notFound("/.well-known/oauth-authorization-server")),
+			wrap: chain(cors, notFound("/.well-known/oauth-authorization-server"), incompleteOpenID),
 			want: map[string]want{doctor.StepASMetadata: {fail: all}},
 		},
 		{

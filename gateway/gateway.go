@@ -63,6 +63,12 @@ type Options struct {
 	// MaxSessionsPerPrincipal bounds one principal's sessions on each
 	// server, its least recently used one ended to make room; 0 means 100.
 	MaxSessionsPerPrincipal int
+	// CORSOrigins are the origins of the web pages, besides the public
+	// URL's, that may call the MCP endpoints and read their answers:
+	// exact origins (https://app.example.com), "loopback" (any port of
+	// localhost and loopback addresses) or "*" (any page). Nil means
+	// "loopback". Pages of other origins are refused (403).
+	CORSOrigins []string
 	// RateLimit charges each MCP request to the caller's limits and
 	// failed authentications to the client's address; nil limits nothing
 	// (see package ratelimit).
@@ -217,6 +223,9 @@ func New(store mcpgate.Store, publicURL string, opts *Options) (*Gateway, error)
 		return nil, err
 	}
 	o := opts.withDefaults()
+	if err := pipeline.ValidateOrigins(o.CORSOrigins); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	g := &Gateway{store: store, opts: o, public: public, logger: o.Logger}
 	g.keys = authn.NewKeyVerifier(store, &authn.KeyVerifierOptions{Now: o.Now, Logger: o.Logger,
 		OnRevokedUse: func(_ context.Context, k *mcpgate.APIKey) {

@@ -34,6 +34,7 @@ func (g *Gateway) mcpHandler(ep *endpoint) http.Handler {
 		Policy:                  ep.policy,
 		ResourceMetadataURL:     ep.prm,
 		PublicURL:               g.public,
+		CORSOrigins:             o.CORSOrigins,
 		FrontPage:               "/",
 		MaxBodyBytes:            o.MaxBodyBytes,
 		MaxBatch:                o.MaxBatch,

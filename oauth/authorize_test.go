@@ -160,6 +160,12 @@ func TestMetadata(t *testing.T) {
 			"authorization_response_iss_parameter_supported": true,
 			"client_id_metadata_document_supported":          true,
 		}
+		if path == "/.well-known/openid-configuration" {
+			// OpenID Connect Discovery 1.0 §3 requires these of every
+			// provider; the TypeScript SDK refuses a document without them.
+			want["subject_types_supported"] = []any{"public"}
+			want["id_token_signing_alg_values_supported"] = []any{"RS256"}
+		}
 		for k, w := range want {
 			if got, _ := json.Marshal(m[k]); string(got) != mustJSON(w) {
 				t.Errorf("%s: %s = %s, want %s", path, k, got, mustJSON(w))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
@@ -59,10 +60,25 @@ func (s *Server) buildHandler() http.Handler {
 	mux.Handle(p+PathToken, noStore(basicChallenge(protocol)))
 	mux.Handle(p+PathIntrospect, noStore(challenge(requireClient(protocol, true))))
 	if !s.opts.DisableRegistration {
-		mux.Handle(p+PathRegister, noStore(http.HandlerFunc(s.serveRegister)))
+		mux.Handle(p+PathRegister, registrationCORS.Handler(noStore(http.HandlerFunc(s.serveRegister))))
 	}
 	return withRequester(meta.Intercept(mux))
 }
+
+// registrationCORS lets a client running in any web page register
+// itself, as the discovery, token and JWKS endpoints let it use them: the
+// endpoint reads no cookie, so a page gains nothing it could not do from a
+// server ([RFC 7591] §3). Credentials are not allowed; the initial access
+// token, where one is required, is a header the page sends itself.
+//
+// [RFC 7591]: https://www.rfc-editor.org/rfc/rfc7591#section-3
+var registrationCORS = cors.New(cors.Options{
+	AllowedOrigins: []string{"*"},
+	AllowedMethods: []string{http.MethodPost},
+	AllowedHeaders: []string{"Authorization", "Content-Type", "Accept"},
+	ExposedHeaders: []string{"WWW-Authenticate", "Retry-After"},
+	MaxAge:         7200,
+})
 
 // noStore marks responses that carry tokens or secrets as uncacheable
 // (RFC 6749 §5.1), error responses included.
@@ -146,7 +162,38 @@ func (m metadataServer) AuthorizationServerMetadata(ctx context.Context, r *op.R
 }
 
 func (m metadataServer) OpenIDConfiguration(ctx context.Context, r *op.Request[op.MetadataRequest]) (*op.Response, error) {
-	return m.AuthorizationServerMetadata(ctx, r)
+	if r.Data.IssuerPath != m.s.path {
+		return nil, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("unknown issuer"), http.StatusNotFound)
+	}
+	return op.NewResponse(m.s.OpenIDConfiguration()), nil
+}
+
+// OpenIDConfiguration is the OpenID Provider metadata document ([OpenID
+// Discovery] §3): the authorization server's metadata, and the fields that
+// specification requires of every document.
+//
+// mcpgate issues no ID tokens, but clients that look for a server at
+// /.well-known/openid-configuration (the MCP TypeScript SDK among them)
+// reject a document without these fields, and Discovery requires them
+// whatever the server issues. Their values say what an ID token would be:
+// the subject is the same user id for every client ("public"), and the
+// server signs with RS256, the one algorithm Discovery requires of every
+// provider and the one its access tokens use.
+//
+// [OpenID Discovery]: https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderMetadata
+type OpenIDConfiguration struct {
+	*Metadata
+	SubjectTypesSupported            []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
+}
+
+// OpenIDConfiguration returns the server's OpenID Provider metadata.
+func (s *Server) OpenIDConfiguration() *OpenIDConfiguration {
+	return &OpenIDConfiguration{
+		Metadata:                         s.Metadata(),
+		SubjectTypesSupported:            []string{"public"},
+		IDTokenSigningAlgValuesSupported: []string{"RS256"},
+	}
 }
 
 // Metadata is the authorization server metadata document ([RFC 8414] §2).

@@ -25,6 +25,9 @@ type Config struct {
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
 	Docs      string `yaml:"docs"`
+	// CORSOrigins are the origins of web pages that may call the MCP
+	// endpoints (--cors-origins).
+	CORSOrigins []string `yaml:"cors_origins"`
 
 	// Secret settings take references (env:, file:, vault:), as their
 	// flags do.

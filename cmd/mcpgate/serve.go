@@ -14,6 +14,7 @@ import (
 	"github.com/mcpgate/mcpgate/authz"
 	"github.com/mcpgate/mcpgate/federation"
 	"github.com/mcpgate/mcpgate/gateway"
+	"github.com/mcpgate/mcpgate/pipeline"
 	"github.com/mcpgate/mcpgate/proxy"
 	"github.com/mcpgate/mcpgate/seal"
 	"github.com/mcpgate/mcpgate/secret"
@@ -21,11 +22,12 @@ import (
 
 // ServeCmd runs the gateway.
 type ServeCmd struct {
-	Upstream    string `help:"Front this Streamable HTTP MCP server at /mcp instead of the built-in one." env:"MCPGATE_UPSTREAM" placeholder:"URL" xor:"upstream"`
-	UpstreamCmd string `help:"Front this stdio MCP server (a command line) at /mcp." env:"MCPGATE_UPSTREAM_CMD" placeholder:"CMD" xor:"upstream"`
-	Docs        string `help:"Folder of markdown documents for the built-in server (default: the shipped samples)." env:"MCPGATE_DOCS" type:"existingdir" placeholder:"DIR"`
-	MaxBody     int64  `help:"Largest request body accepted, in bytes, for the built-in server and every upstream." env:"MCPGATE_MAX_BODY" default:"4194304"`
-	MaxBatch    int    `help:"Most messages in one JSON-RPC batch; a larger batch is refused before any call of it runs." env:"MCPGATE_MAX_BATCH" default:"100"`
+	Upstream    string   `help:"Front this Streamable HTTP MCP server at /mcp instead of the built-in one." env:"MCPGATE_UPSTREAM" placeholder:"URL" xor:"upstream"`
+	UpstreamCmd string   `help:"Front this stdio MCP server (a command line) at /mcp." env:"MCPGATE_UPSTREAM_CMD" placeholder:"CMD" xor:"upstream"`
+	Docs        string   `help:"Folder of markdown documents for the built-in server (default: the shipped samples)." env:"MCPGATE_DOCS" type:"existingdir" placeholder:"DIR"`
+	MaxBody     int64    `help:"Largest request body accepted, in bytes, for the built-in server and every upstream." env:"MCPGATE_MAX_BODY" default:"4194304"`
+	MaxBatch    int      `help:"Most messages in one JSON-RPC batch; a larger batch is refused before any call of it runs." env:"MCPGATE_MAX_BATCH" default:"100"`
+	CORSOrigins []string `name:"cors-origins" help:"Origins of the web pages that may call the MCP endpoints (CORS), besides the public URL's: exact origins, loopback (localhost and loopback addresses, any port) or * (any page). Pages of other origins get 403 (default: loopback)." env:"MCPGATE_CORS_ORIGINS" placeholder:"ORIGIN,..."`
 
 	MaxSessions             int           `help:"Most MCP sessions per server (built-in or upstream); a new one beyond it gets 503." env:"MCPGATE_MAX_SESSIONS" default:"100000"`
 	MaxSessionsPerPrincipal int           `help:"Most MCP sessions of one caller per server; a new one ends that caller's least recently used session." env:"MCPGATE_MAX_SESSIONS_PER_PRINCIPAL" default:"100"`
@@ -80,6 +82,12 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	if c.MaxBody <= 0 {
 		return usagef("--max-body must be positive")
 	}
+	if c.CORSOrigins == nil {
+		c.CORSOrigins = g.file.CORSOrigins
+	}
+	if err := pipeline.ValidateOrigins(c.CORSOrigins); err != nil {
+		return usagef("--cors-origins: %v", err)
+	}
 	if c.MaxBatch <= 0 || c.MaxSessions <= 0 || c.MaxSessionsPerPrincipal <= 0 {
 		return usagef("--max-batch, --max-sessions and --max-sessions-per-principal must be positive")
 	}
@@ -133,6 +141,7 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 		Logger:                  logger,
 		MaxBodyBytes:            c.MaxBody,
 		MaxBatch:                c.MaxBatch,
+		CORSOrigins:             c.CORSOrigins,
 		MaxSessions:             c.MaxSessions,
 		MaxSessionsPerPrincipal: c.MaxSessionsPerPrincipal,
 		RateLimit:               limiter,
