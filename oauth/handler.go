@@ -50,35 +50,38 @@ func (s *Server) buildHandler() http.Handler {
 		Revocation:    op.NewEndpoint(p + PathRevoke),
 		JwksURI:       op.NewEndpoint(p + PathJWKS),
 	}
-	protocol := op.RegisterServer(&opServer{Server: s}, endpoints)
-	meta := op.RegisterMetadataServer(metadataServer{s: s})
+	// The library's own CORS would grant every origin, with credentials,
+	// on every endpoint, the authorization page included.
+	protocol := op.RegisterServer(&opServer{Server: s}, endpoints, op.WithServerCORSOptions(nil))
+	meta := op.RegisterMetadataServer(metadataServer{s: s}, op.WithServerCORSOptions(&apiCORS))
+	api := cors.New(apiCORS).Handler
 
 	mux := http.NewServeMux()
 	mux.Handle(p+PathAuthorize, errorPage(protocol, s.opts.ErrorPage))
-	mux.Handle(p+PathJWKS, protocol)
-	mux.Handle(p+PathRevoke, challenge(requireClient(protocol, false)))
-	mux.Handle(p+PathToken, noStore(basicChallenge(protocol)))
-	mux.Handle(p+PathIntrospect, noStore(challenge(requireClient(protocol, true))))
+	mux.Handle(p+PathJWKS, api(protocol))
+	mux.Handle(p+PathRevoke, api(challenge(requireClient(protocol, false))))
+	mux.Handle(p+PathToken, api(noStore(basicChallenge(protocol))))
+	mux.Handle(p+PathIntrospect, api(noStore(challenge(requireClient(protocol, true)))))
 	if !s.opts.DisableRegistration {
-		mux.Handle(p+PathRegister, registrationCORS.Handler(noStore(http.HandlerFunc(s.serveRegister))))
+		mux.Handle(p+PathRegister, api(noStore(http.HandlerFunc(s.serveRegister))))
 	}
 	return withRequester(meta.Intercept(mux))
 }
 
-// registrationCORS lets a client running in any web page register
-// itself, as the discovery, token and JWKS endpoints let it use them: the
-// endpoint reads no cookie, so a page gains nothing it could not do from a
-// server ([RFC 7591] §3). Credentials are not allowed; the initial access
-// token, where one is required, is a header the page sends itself.
-//
-// [RFC 7591]: https://www.rfc-editor.org/rfc/rfc7591#section-3
-var registrationCORS = cors.New(cors.Options{
+// apiCORS lets a client running in any web page use the endpoints an
+// OAuth client calls itself: discovery, registration, token, revocation,
+// introspection and keys. They read no cookie, so a page gains nothing it
+// could not do from a server; credentials are not allowed, and the
+// client's own (a secret, an initial access token) are headers or form
+// fields the page sends itself. The authorization endpoint is a page a
+// person's browser opens, never a page's fetch, and gets no CORS.
+var apiCORS = cors.Options{
 	AllowedOrigins: []string{"*"},
-	AllowedMethods: []string{http.MethodPost},
-	AllowedHeaders: []string{"Authorization", "Content-Type", "Accept"},
+	AllowedMethods: []string{http.MethodGet, http.MethodPost},
+	AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Mcp-Protocol-Version"},
 	ExposedHeaders: []string{"WWW-Authenticate", "Retry-After"},
 	MaxAge:         7200,
-})
+}
 
 // noStore marks responses that carry tokens or secrets as uncacheable
 // (RFC 6749 §5.1), error responses included.
