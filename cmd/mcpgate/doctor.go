@@ -347,7 +347,7 @@ func (d *doctorEnv) openRegistration() []diagnosis {
 		return nil
 	}
 	return []diagnosis{warn("dynamic client registration is open to anyone, limited only per address",
-		"require an initial access token (--registration-token env:NAME) and give it to your clients, or turn registration off (--no-registration) if your clients use client metadata documents or pre-registered ids")}
+		"if your clients register themselves (Cursor, the MCP Inspector and most MCP clients can only register dynamically), keep it open: a --registration-token would lock them out, and the per-address limit bounds what one address registers; require one (--registration-token env:NAME) only for clients you configure with it, and turn registration off (--no-registration) only when every client uses a client metadata document or a pre-registered id")}
 }
 
 // rateLimits warns when a principal or a guessing client is unlimited.

@@ -27,7 +27,7 @@ type ServeCmd struct {
 	Docs        string   `help:"Folder of markdown documents for the built-in server (default: the shipped samples)." env:"MCPGATE_DOCS" type:"existingdir" placeholder:"DIR"`
 	MaxBody     int64    `help:"Largest request body accepted, in bytes, for the built-in server and every upstream." env:"MCPGATE_MAX_BODY" default:"4194304"`
 	MaxBatch    int      `help:"Most messages in one JSON-RPC batch; a larger batch is refused before any call of it runs." env:"MCPGATE_MAX_BATCH" default:"100"`
-	CORSOrigins []string `name:"cors-origins" help:"Origins of the web pages that may call the MCP endpoints (CORS), besides the public URL's: exact origins, loopback (localhost and loopback addresses, any port) or * (any page). Pages of other origins get 403 (default: loopback)." env:"MCPGATE_CORS_ORIGINS" placeholder:"ORIGIN,..."`
+	CORSOrigins []string `name:"cors-origins" help:"Origins of the web pages that may call the MCP endpoints (CORS), besides the public URL's: exact origins, loopback (localhost and loopback addresses, any port) or * (any page). Pages of other origins get 403 (default: loopback)." env:"MCPGATE_CORS_ORIGINS" placeholder:"ORIGIN"`
 
 	MaxSessions             int           `help:"Most MCP sessions per server (built-in or upstream); a new one beyond it gets 503." env:"MCPGATE_MAX_SESSIONS" default:"100000"`
 	MaxSessionsPerPrincipal int           `help:"Most MCP sessions of one caller per server; a new one ends that caller's least recently used session." env:"MCPGATE_MAX_SESSIONS_PER_PRINCIPAL" default:"100"`
