@@ -383,6 +383,7 @@ func TestConfigShow(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeFile(t, filepath.Join(dir, "mcpgate.yaml"), `
 listen: 127.0.0.1:9999
+cors_origins: [loopback, "https://app.example.com"]
 store: postgres://app:pg-password-in-config@db/mcpgate
 registration_token: literal-registration-token-in-config
 encryption_key: file:/run/secrets/kek
@@ -431,6 +432,7 @@ upstreams:
 			"alert_secret":                "vault:secret/mcpgate#alert_secret",
 			"introspection_client_secret": secret.Hidden,
 			"shutdown":                    "30s",
+			"cors_origins":                []string{"loopback", "https://app.example.com"}, // config file, a list
 		}
 		for k, v := range want {
 			if fmt.Sprint(got[k]) != fmt.Sprint(v) {

@@ -82,9 +82,6 @@ func (c *ServeCmd) Run(e *env, g *Globals) error {
 	if c.MaxBody <= 0 {
 		return usagef("--max-body must be positive")
 	}
-	if c.CORSOrigins == nil {
-		c.CORSOrigins = g.file.CORSOrigins
-	}
 	if err := pipeline.ValidateOrigins(c.CORSOrigins); err != nil {
 		return usagef("--cors-origins: %v", err)
 	}
@@ -280,6 +277,9 @@ func (c *ServeCmd) fillFromFile(f *Config) {
 	fill(&c.Docs, f.Docs)
 	fill(&c.RegistrationToken, f.RegistrationToken)
 	fill(&c.Redis, f.Redis)
+	if c.CORSOrigins == nil {
+		c.CORSOrigins = f.CORSOrigins
+	}
 	if f.RateLimits != nil {
 		fill(&c.RateLimit, f.RateLimits.Default)
 	}
