@@ -386,6 +386,9 @@ func copyResponseHeader(dst, src http.Header) {
 			continue
 		}
 		if _, set := dst[k]; set {
+			if k == "Vary" { // both lists hold: mcpgate's Origin and the upstream's own
+				dst[k] = append(dst[k], vv...)
+			}
 			continue
 		}
 		dst[k] = vv

@@ -727,6 +727,7 @@ func TestHTTPUpstreamCannotActForGatewayOrigin(t *testing.T) {
 		h.Set("X-Content-Type-Options", "")
 		h.Set("WWW-Authenticate", `Bearer resource_metadata="https://evil.example/.well-known/oauth-protected-resource"`)
 		h.Set("Clear-Site-Data", `"cookies"`)
+		h.Set("Vary", "Accept-Encoding")
 		w.WriteHeader(status)
 		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
 	}))
@@ -739,6 +740,7 @@ func TestHTTPUpstreamCannotActForGatewayOrigin(t *testing.T) {
 		// What the gateway's common wrapper sets before the proxy runs.
 		w.Header().Set("X-Request-Id", "gateway-id")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Vary", "Origin")
 		authenticate(p).ServeHTTP(w, r)
 	}))
 	defer gw.Close()
@@ -759,6 +761,9 @@ func TestHTTPUpstreamCannotActForGatewayOrigin(t *testing.T) {
 	}
 	if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
 		t.Errorf("X-Content-Type-Options = %q", got)
+	}
+	if got := resp.Header.Values("Vary"); !slices.Equal(got, []string{"Origin", "Accept-Encoding"}) {
+		t.Errorf("Vary = %q; want mcpgate's and the upstream's", got)
 	}
 	if resp.Header.Get("Mcp-Session-Id") != "up-session" || resp.Header.Get("X-Upstream-Only") != "kept" {
 		t.Errorf("the upstream's own headers were lost: %v", resp.Header)
