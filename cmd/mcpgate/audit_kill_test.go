@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -55,30 +53,7 @@ func auditKill9(t *testing.T, stall time.Duration) {
 	key, _ := createKey(t, data, "--name", "load")
 	srv := startServer(t, data, "--rate-limit", "off") // the load is one principal, far over the default limit
 
-	list := func(c *http.Client) error {
-		req, err := http.NewRequest(http.MethodPost, srv.url, strings.NewReader(listBody))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
-		req.Header.Set("Mcp-Method", "tools/list")
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"result"`) {
-			return errors.New("tools/list: " + resp.Status + ": " + string(body))
-		}
-		return nil
-	}
+	list := func(c *http.Client) error { return listTools(c, srv.url, key) }
 	client := &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: clients},
 		Timeout:   30 * time.Second,

@@ -70,6 +70,13 @@ func mcpgateCLI(t *testing.T, data string, args ...string) cliResult {
 	t.Helper()
 	cmd := exec.Command(binPath, append([]string{"--data", data}, args...)...)
 	cmd.Env = cleanEnv()
+	return runCmd(t, cmd)
+}
+
+// runCmd runs cmd to its end and returns its output and exit code; a
+// command that cannot be run at all fails the test.
+func runCmd(t *testing.T, cmd *exec.Cmd) cliResult {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -78,7 +85,7 @@ func mcpgateCLI(t *testing.T, data string, args ...string) cliResult {
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("running mcpgate %v: %v", args, err)
+		t.Fatalf("running %v: %v", cmd.Args, err)
 	}
 	return cliResult{out.String(), errb.String(), code}
 }
@@ -163,7 +170,14 @@ func startServer(t *testing.T, data string, args ...string) *server {
 // startServerEnv starts `mcpgate serve` with extra environment variables.
 func startServerEnv(t *testing.T, data string, extraEnv []string, args ...string) *server {
 	t.Helper()
-	cmd := exec.Command(binPath, append([]string{"--data", data, "--listen", "127.0.0.1:0", "serve"}, args...)...)
+	return startRaw(t, extraEnv, append([]string{"--data", data, "--listen", "127.0.0.1:0", "serve"}, args...)...)
+}
+
+// startRaw starts mcpgate with exactly args (global flags, serve and its
+// flags) and extra environment variables.
+func startRaw(t *testing.T, extraEnv []string, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
 	cmd.Env = append(cleanEnv(), extraEnv...)
 	s := &server{cmd: cmd, logs: &syncBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = s.logs

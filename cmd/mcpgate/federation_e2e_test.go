@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -12,14 +11,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/mcpgate/mcpgate/internal/oidcprovider"
 )
@@ -256,54 +252,4 @@ func TestFederatedSignInConfigErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-// startRaw starts mcpgate with exactly args (global flags, serve and its
-// flags) and extra environment variables.
-func startRaw(t *testing.T, extraEnv []string, args ...string) *server {
-	t.Helper()
-	cmd := exec.Command(binPath, args...)
-	cmd.Env = append(cleanEnv(), extraEnv...)
-	s := &server{cmd: cmd, logs: &syncBuffer{}, exited: make(chan error, 1)}
-	cmd.Stderr = s.logs
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	urlc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listenRe.FindStringSubmatch(sc.Text()); m != nil {
-				urlc <- m[1]
-			}
-		}
-	}()
-	go func() { s.exited <- cmd.Wait() }()
-	select {
-	case s.url = <-urlc:
-	case err := <-s.exited:
-		t.Fatalf("mcpgate serve exited early: %v\n%s", err, s.logs.String())
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("mcpgate serve did not start:\n%s", s.logs.String())
-	}
-	s.base = strings.TrimSuffix(s.url, "/mcp")
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.exited:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-			}
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.logs.String())
-		}
-	})
-	return s
 }

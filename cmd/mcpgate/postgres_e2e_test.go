@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,29 +20,12 @@ import (
 // by one process works on the server, and a revocation by the CLI reaches
 // the server within a second.
 func TestPostgresStore(t *testing.T) {
-	base := os.Getenv("MCPGATE_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
+	storeURL := ownSchema(t)
+	u, err := url.Parse(storeURL)
 	if err != nil {
-		if os.Getenv("MCPGATE_SKIP_SERVICES") == "1" {
-			t.Skipf("Postgres unreachable and MCPGATE_SKIP_SERVICES=1: %v", err)
-		}
-		t.Fatalf("Postgres at %s is required (set MCPGATE_SKIP_SERVICES=1 to skip): %v", base, err)
+		t.Fatal(err)
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_e2e_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-		conn.Close(ctx)
-	})
-	storeURL := base + "?search_path=" + schema
+	schema := u.Query().Get("search_path")
 
 	data := filepath.Join(t.TempDir(), "unused")
 	withStore := func(args ...string) []string { return append([]string{"--store", storeURL}, args...) }
@@ -67,4 +51,43 @@ func TestPostgresStore(t *testing.T) {
 	if _, err := os.Stat(data); err == nil {
 		t.Errorf("a SQLite data dir was created although the store is Postgres")
 	}
+}
+
+// ownSchema returns the URL of a Postgres schema of the test's own on the
+// machine's Postgres (or MCPGATE_TEST_POSTGRES_URL), dropped at the end.
+func ownSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("MCPGATE_TEST_POSTGRES_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		if os.Getenv("MCPGATE_SKIP_SERVICES") == "1" {
+			t.Skipf("Postgres unreachable and MCPGATE_SKIP_SERVICES=1: %v", err)
+		}
+		t.Fatalf("Postgres at %s is required (set MCPGATE_SKIP_SERVICES=1 to skip): %v", base, err)
+	}
+	conn.Close(ctx)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "t_e2e_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
 }

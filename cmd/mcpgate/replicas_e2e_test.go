@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -25,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpgate/mcpgate"
@@ -36,45 +33,6 @@ import (
 // The replica tests run several `mcpgate serve` processes on one store, as
 // a platform team runs them behind a load balancer, and a balancer of
 // their own in front.
-
-// ownSchema returns the URL of a Postgres schema of the test's own on the
-// machine's Postgres (or MCPGATE_TEST_POSTGRES_URL), dropped at the end.
-func ownSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("MCPGATE_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("MCPGATE_SKIP_SERVICES") == "1" {
-			t.Skipf("Postgres unreachable and MCPGATE_SKIP_SERVICES=1: %v", err)
-		}
-		t.Fatalf("Postgres at %s is required (set MCPGATE_SKIP_SERVICES=1 to skip): %v", base, err)
-	}
-	conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_e2e_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
 
 // openStore opens the Postgres store at storeURL from the test, as the CLI
 // or another replica does.

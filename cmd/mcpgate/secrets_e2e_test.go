@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mcpgate/mcpgate/alert"
@@ -363,17 +361,7 @@ func mcpgateCLIEnv(t *testing.T, data string, extraEnv []string, args ...string)
 	cmd := exec.Command(binPath, append([]string{"--data", data}, args...)...)
 	cmd.Env = append(cleanEnv(), extraEnv...)
 	cmd.Dir = filepath.Dir(data)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running mcpgate %v: %v", args, err)
-	}
-	return cliResult{out.String(), errb.String(), code}
+	return runCmd(t, cmd)
 }
 
 // TestConfigShow: the settings from flags, variables, the config file and
@@ -548,7 +536,7 @@ upstreams:
 // variable names, so the password is in neither the arguments nor the
 // output.
 func TestStoreReference(t *testing.T) {
-	storeURL := postgresTestSchema(t)
+	storeURL := ownSchema(t)
 	u, _ := url.Parse(storeURL)
 	u.User = url.UserPassword("postgres", "unused-password-in-url") // trust auth ignores it
 	env := []string{"PG_STORE_URL=" + u.String()}
@@ -568,35 +556,6 @@ func TestStoreReference(t *testing.T) {
 	if res.code != exitUsage || !strings.Contains(res.stderr, "--store env:PG_STORE_URL") || !strings.Contains(res.stderr, "empty") {
 		t.Errorf("keys list with the variable unset: exit %d: %s", res.code, res.stderr)
 	}
-}
-
-// postgresTestSchema returns the URL of the test database with a schema of
-// its own, dropped when the test ends.
-func postgresTestSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("MCPGATE_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("MCPGATE_SKIP_SERVICES") == "1" {
-			t.Skipf("Postgres unreachable and MCPGATE_SKIP_SERVICES=1: %v", err)
-		}
-		t.Fatalf("Postgres at %s is required (set MCPGATE_SKIP_SERVICES=1 to skip): %v", base, err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := fmt.Sprintf("t_secret_%x", b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-		conn.Close(ctx)
-	})
-	return base + "?search_path=" + schema
 }
 
 // TestPanicInBinaryLeaksNothing runs the real binary with a test upstream
