@@ -189,12 +189,8 @@ func TestDockerfileBinaryRunsAlone(t *testing.T) {
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	return port
 }
 
 // knownEnv is every MCPGATE_* variable the command line reads, from the

@@ -170,22 +170,8 @@ func newEncryptionKey(t *testing.T) string {
 // kid of the key that signed it.
 func machineToken(t *testing.T, srv *server, id, sec string) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"docs:read"}, "resource": {srv.url}}
-	req, _ := http.NewRequest(http.MethodPost, srv.base+"/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, sec)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
-		t.Fatalf("token: %d %v", resp.StatusCode, err)
-	}
-	h, _, _ := strings.Cut(body.AccessToken, ".")
+	token := idpToken(t, srv.base, id, sec, srv.url)
+	h, _, _ := strings.Cut(token, ".")
 	raw, _ := base64.RawURLEncoding.DecodeString(h)
 	var hdr struct {
 		Kid string `json:"kid"`
