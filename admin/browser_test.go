@@ -2,74 +2,16 @@ package admin_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/admin"
+	"github.com/mcpgate/mcpgate/internal/browsertest"
 )
-
-const chromiumPath = "/usr/bin/chromium"
-
-// newBrowser starts headless Debian Chromium with a fresh profile. Without
-// Chromium the test fails, so CI cannot pass by not running it, unless
-// MCPGATE_SKIP_BROWSER=1.
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if os.Getenv("MCPGATE_SKIP_BROWSER") == "1" {
-		t.Skip("MCPGATE_SKIP_BROWSER=1")
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("browser tests need Debian chromium at %s (apt-get install -y chromium), or MCPGATE_SKIP_BROWSER=1: %v", chromiumPath, err)
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelCtx()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-// artifactDir is where screenshots go: $MCPGATE_ARTIFACTS/admin, or a
-// temporary directory.
-func artifactDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("MCPGATE_ARTIFACTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	dir = filepath.Join(dir, "admin")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // screenshot saves the whole page at a viewport of w×h.
 func screenshot(t *testing.T, ctx context.Context, dir, name string, w, h int64) {
@@ -77,14 +19,7 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string, w, h int64)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, h)); err != nil {
 		t.Fatalf("viewport %dx%d: %v", w, h, err)
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot %s", filepath.Join(dir, name))
+	browsertest.Screenshot(t, ctx, dir, name)
 }
 
 // TestBrowserDashboard signs in to the dashboard in Chromium with an admin
@@ -136,8 +71,8 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b := newBrowser(t)
-	dir := artifactDir(t)
+	b := browsertest.New(t)
+	dir := browsertest.ArtifactDir(t, "admin")
 	must := func(what string, err error) {
 		t.Helper()
 		if err != nil {
@@ -226,11 +161,7 @@ func TestBrowserDashboard(t *testing.T) {
 	screenshot(t, b, dir, "05-revoked-1280x800.png", 1280, 800)
 
 	// The shared stylesheet's dark theme.
-	must("dark", chromedp.Do(b, chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
-		_, err := cdp.Call(ctx, target, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
-		return err
-	}), chromedp.Reload()))
+	must("dark", chromedp.Do(b, browsertest.Emulate(browsertest.Viewport{Width: 1280, Height: 800, Dark: true}), chromedp.Reload()))
 	screenshot(t, b, dir, "06-dashboard-dark-1280x800.png", 1280, 800)
 	screenshot(t, b, dir, "07-dashboard-dark-390x844.png", 390, 844)
 

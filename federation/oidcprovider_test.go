@@ -28,14 +28,13 @@ import (
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/federation"
 	"github.com/mcpgate/mcpgate/gateway"
+	"github.com/mcpgate/mcpgate/internal/browsertest"
 	"github.com/mcpgate/mcpgate/internal/oidcprovider"
 	"github.com/mcpgate/mcpgate/login"
 	"github.com/mcpgate/mcpgate/proxy"
 	"github.com/mcpgate/mcpgate/seal"
 	"github.com/mcpgate/mcpgate/sqlite"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // nodeAndInterop returns the node binary installed in interop/ and that
 // folder; the test fails without them unless MCPGATE_SKIP_NODE=1.
@@ -53,54 +52,6 @@ func nodeAndInterop(t *testing.T) (string, string) {
 		t.Fatal("node is not installed: run `npm ci` in interop/ (scripts/test.sh does)")
 	}
 	return node, interop
-}
-
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if os.Getenv("MCPGATE_SKIP_BROWSER") == "1" {
-		t.Skip("MCPGATE_SKIP_BROWSER=1")
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("browser tests need Debian chromium at %s, or MCPGATE_SKIP_BROWSER=1: %v", chromiumPath, err)
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(900, 800))
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-func artifactDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("MCPGATE_ARTIFACTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	dir = filepath.Join(dir, "federation")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func screenshot(t *testing.T, ctx context.Context, dir, name string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot %s", filepath.Join(dir, name))
 }
 
 // upstream is an MCP server that wants its users' identity provider
@@ -260,8 +211,12 @@ func (c *tsClient) call() tsLine {
 // sign-in-again message and its audit reason.
 func TestFederatedSignInOIDCProvider(t *testing.T) {
 	node, interop := nodeAndInterop(t)
-	browser := newBrowser(t)
-	shots := artifactDir(t)
+	browser := browsertest.New(t)
+	// The pages are looked at in a narrow window.
+	if err := chromedp.Do(browser, chromedp.EmulateViewport(900, 800)); err != nil {
+		t.Fatal(err)
+	}
+	shots := browsertest.ArtifactDir(t, "federation")
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -344,10 +299,10 @@ func TestFederatedSignInOIDCProvider(t *testing.T) {
 	for i, s := range steps {
 		if err := chromedp.Do(browser, s.do...); err != nil {
 			loc, _ := chromedp.Run(browser, chromedp.Location())
-			screenshot(t, browser, shots, fmt.Sprintf("federated-fail-%d.png", i))
+			browsertest.Screenshot(t, browser, shots, fmt.Sprintf("federated-fail-%d.png", i))
 			t.Fatalf("browser step %d (%s) at %s: %v", i, s.shot, loc, err)
 		}
-		screenshot(t, browser, shots, "federated-"+s.shot)
+		browsertest.Screenshot(t, browser, shots, "federated-"+s.shot)
 	}
 	code, err := chromedp.Run(browser, chromedp.Text(chromedp.ID("code")))
 	if err != nil {
