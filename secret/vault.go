@@ -76,7 +76,13 @@ func vaultFromEnv(getenv func(string) (string, bool)) (*vaultClient, error) {
 		token:     get("VAULT_TOKEN"),
 		roleID:    get("VAULT_ROLE_ID"),
 		secretID:  get("VAULT_SECRET_ID"),
-		http:      &http.Client{Timeout: vaultTimeout},
+		// Redirects are not followed: Go's client would resend the
+		// X-Vault-Token header (and an AppRole login's secret_id) to
+		// wherever one points, another host or plain http included. Vault
+		// standbys forward requests to the active node themselves.
+		http: &http.Client{Timeout: vaultTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}},
 	}
 	u, err := url.Parse(c.addr)
 	if c.addr == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -133,6 +139,9 @@ func (c *vaultClient) do(ctx context.Context, method, path, token string, body a
 	var vr vaultResponse
 	dec := json.NewDecoder(io.LimitReader(resp.Body, maxVaultBody))
 	decErr := dec.Decode(&vr)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, fmt.Errorf("vault: %s: answered %d, a redirect to %q, which is not followed so the token goes nowhere else: set VAULT_ADDR to the active node or its load balancer", path, resp.StatusCode, redactURL(resp.Header.Get("Location")))
+	}
 	if resp.StatusCode != http.StatusOK {
 		msg := strings.Join(vr.Errors, "; ")
 		if len(msg) > 200 {
@@ -217,7 +226,9 @@ func (c *vaultClient) read(ctx context.Context, p vaultPath) (string, time.Durat
 	var d struct {
 		Data map[string]any `json:"data"`
 	}
-	if err := json.Unmarshal(vr.Data, &d); err != nil || d.Data == nil {
+	dec := json.NewDecoder(bytes.NewReader(vr.Data))
+	dec.UseNumber() // a numeric field stays as written, not a float64
+	if err := dec.Decode(&d); err != nil || d.Data == nil {
 		return "", 0, fmt.Errorf("vault: %s is not a KV version 2 secret", path)
 	}
 	raw, ok := d.Data[p.field]
@@ -229,7 +240,9 @@ func (c *vaultClient) read(ctx context.Context, p vaultPath) (string, time.Durat
 	case string:
 		v = x
 	case nil:
-	case float64, bool:
+	case json.Number:
+		v = x.String()
+	case bool:
 		v = fmt.Sprint(x)
 	default:
 		return "", 0, fmt.Errorf("vault: field %q of %s is not a string", p.field, path)
@@ -238,4 +251,15 @@ func (c *vaultClient) read(ctx context.Context, p vaultPath) (string, time.Durat
 		return "", 0, fmt.Errorf("vault: field %q of %s: %w", p.field, path, ErrEmpty)
 	}
 	return v, time.Duration(vr.LeaseDuration) * time.Second, nil
+}
+
+// redactURL returns u without its user information and query, which may
+// carry credentials, for an error message.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable)"
+	}
+	p.User, p.RawQuery, p.Fragment = nil, "", ""
+	return p.String()
 }

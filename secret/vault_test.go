@@ -93,7 +93,7 @@ func TestVaultReference(t *testing.T) {
 	fv, srv := newFakeVault(t)
 	fv.tokens["hvs.test-token"] = true // gitleaks:allow
 	fv.namespace = "team-a"
-	fv.set("secret/data/mcpgate", map[string]any{"alert_secret": "from-vault", "empty": "", "port": 5432})
+	fv.set("secret/data/mcpgate", map[string]any{"alert_secret": "from-vault", "empty": "", "port": 5432, "big": json.Number("12345678901234567890")})
 	fv.set("kv/apps/data/db", map[string]any{"url": "postgres://app:pw@db/app"})
 	env := map[string]string{"VAULT_ADDR": srv.URL, "VAULT_TOKEN": "hvs.test-token", "VAULT_NAMESPACE": "team-a"}
 	opts := &secret.Options{Getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
@@ -105,6 +105,7 @@ func TestVaultReference(t *testing.T) {
 		{"vault:secret/data/mcpgate#alert_secret", "from-vault", ""},
 		{"vault:kv/apps/data/db#url", "postgres://app:pw@db/app", ""},
 		{"vault:secret/mcpgate#port", "5432", ""},
+		{"vault:secret/mcpgate#big", "12345678901234567890", ""},
 		{"vault:secret/mcpgate#missing", "", `has no field "missing"`},
 		{"vault:secret/mcpgate#empty", "", "secret is empty"},
 		{"vault:secret/other#x", "", "404"},
@@ -192,4 +193,40 @@ func TestVaultRefresh(t *testing.T) {
 	if fv.reads != reads {
 		t.Error("a failed read was retried at once")
 	}
+}
+
+// A Vault address that redirects is an error: the token and an AppRole
+// secret_id are never sent on to the redirect's target.
+func TestVaultRedirectNotFollowed(t *testing.T) {
+	var leaked sync.Map
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok := r.Header.Get("X-Vault-Token"); tok != "" {
+			leaked.Store("token", tok)
+		}
+		if r.Method == http.MethodPost {
+			leaked.Store("login", true)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"data":{"data":{"x":"stolen"}},"auth":{"client_token":"t"}}`))
+	}))
+	defer elsewhere.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path+"?token=q", http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+
+	for name, env := range map[string]map[string]string{
+		"token":   {"VAULT_ADDR": redirector.URL, "VAULT_TOKEN": "hvs.must-not-leak"}, // gitleaks:allow
+		"approle": {"VAULT_ADDR": redirector.URL, "VAULT_ROLE_ID": "role", "VAULT_SECRET_ID": "must-not-leak"},
+	} {
+		opts := &secret.Options{Getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+		_, err := secret.LoadWith("vault:secret/app#x", opts)
+		if err == nil || !strings.Contains(err.Error(), "redirect") || strings.Contains(err.Error(), "token=q") {
+			t.Errorf("%s: error %v, want one naming the redirect without its query", name, err)
+		}
+	}
+	leaked.Range(func(k, v any) bool {
+		t.Errorf("the redirect's target received the %v: %v", k, v)
+		return true
+	})
 }
