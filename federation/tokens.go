@@ -174,6 +174,17 @@ func (f *Federation) refresh(ctx context.Context, subject string) (string, error
 	return tok.AccessToken, nil
 }
 
+// Forget deletes the provider tokens of subject, in the store and in this
+// process's cache, after an administrator disabled or removed the person.
+// Tokens already gone are not an error.
+func (f *Federation) Forget(ctx context.Context, subject string) error {
+	f.cache.drop(subject)
+	if err := f.store.DeleteIdPTokens(ctx, subject); err != nil && !errors.Is(err, mcpgate.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
 // forget deletes tokens that can no longer be refreshed, so that later
 // calls fail at once rather than ask the provider again.
 func (f *Federation) forget(ctx context.Context, subject, why string) {

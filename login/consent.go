@@ -203,7 +203,8 @@ func (p *Pages) approve(w http.ResponseWriter, r *http.Request, s *session, pr *
 
 // stillAllowed reports whether a session may still approve: a password
 // session's user still exists and is enabled, and an API-key session's key
-// is neither revoked nor expired. Disabling the user or revoking the key
+// is neither revoked nor expired, and a federated session's subject is not
+// disabled. Disabling the user or revoking the key
 // stops new approvals at once, since a code approved now could not be
 // exchanged anyway.
 func (p *Pages) stillAllowed(ctx context.Context, s *session) bool {
@@ -227,7 +228,7 @@ func (p *Pages) stillAllowed(ctx context.Context, s *session) bool {
 		}
 		return err == nil
 	case mcpgate.MethodFederated:
-		return p.fed != nil
+		return p.fed != nil && !p.federatedDisabled(ctx, s.Subject)
 	}
 	return true
 }

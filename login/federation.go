@@ -3,8 +3,10 @@ package login
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/mcpgate/mcpgate"
 	"github.com/mcpgate/mcpgate/federation"
@@ -25,6 +27,25 @@ type Federation interface {
 	Finish(ctx context.Context, state, code, iss string) (*federation.Identity, error)
 	// Describe names a federated subject for the pages, or returns "".
 	Describe(subject string) string
+	// Forget deletes the provider tokens kept for subject.
+	Forget(ctx context.Context, subject string) error
+}
+
+// federatedDisabled reports whether an administrator disabled the
+// federated subject (mcpgate users disable): a user row of that name,
+// disabled, marks it (DisabledFederatedUser). No row means enabled; a
+// store that cannot answer counts as disabled, so an outage never lets a
+// disabled person in.
+func (p *Pages) federatedDisabled(ctx context.Context, subject string) bool {
+	u, err := p.users.User(ctx, subject)
+	switch {
+	case errors.Is(err, mcpgate.ErrNotFound):
+		return false
+	case err != nil:
+		p.log.Error("login: look up user", "err", err)
+		return true
+	}
+	return !u.DisabledAt.IsZero() && !p.now().Before(u.DisabledAt)
 }
 
 // who names the signed-in person on the pages: a federated subject by the
@@ -62,6 +83,13 @@ func (p *Pages) startFederated(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	reqID := q.Get("req")
 	back := "/login?req=" + url.QueryEscape(reqID)
+	if wait := p.allowStart(r.Context(), addrKey(r.RemoteAddr)); wait > 0 {
+		p.log.Warn("login: federated sign-in starts refused", "why", "too many from this address", "addr", addrKey(r.RemoteAddr))
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		p.renderMessage(w, http.StatusTooManyRequests, "Too many sign-ins",
+			"Too many sign-ins were started from your network. Try again in "+humanWait(wait)+".", back)
+		return
+	}
 	if reqID != "" {
 		if _, err := p.backend.PendingRequest(r.Context(), reqID, ""); err != nil {
 			p.requestError(w, err)
@@ -135,6 +163,16 @@ func (p *Pages) federatedCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		p.internalError(w, "finish federated sign-in", err)
+		return
+	}
+	if p.federatedDisabled(r.Context(), id.Subject) {
+		// Finish kept the provider's tokens; a disabled person keeps none.
+		if err := p.fed.Forget(r.Context(), id.Subject); err != nil {
+			p.log.Error("login: delete provider tokens", "subject", id.Subject, "err", err)
+		}
+		p.log.Warn("login: federated sign-in refused", "why", "subject disabled", "subject", id.Subject, "addr", addrKey(r.RemoteAddr))
+		p.renderMessage(w, http.StatusForbidden, "Account disabled",
+			"Your account is disabled here, so you were not signed in. Ask the administrator of this server.", "")
 		return
 	}
 	s := &session{Subject: id.Subject, Method: mcpgate.MethodFederated, Expires: p.now().Add(p.ttl)}

@@ -166,7 +166,10 @@ type Pages struct {
 	userLimit *throttle
 	addrLimit *throttle
 	limiter   mcpgate.Limiter // shared by every replica; nil: none
-	fed       Federation      // nil: no federated sign-in
+	// starts limits federated sign-ins begun per client address in this
+	// process, when limiter is nil or cannot decide.
+	starts mcpgate.Limiter
+	fed    Federation // nil: no federated sign-in
 	// hashing bounds concurrent argon2 runs: each takes 19 MiB.
 	hashing   chan struct{}
 	dummyHash string
@@ -232,6 +235,7 @@ func New(backend Backend, users mcpgate.UserStore, grants mcpgate.GrantStore, ke
 		userLimit: newThrottle(throttleFree, throttleBase, throttleMax, throttleForget, throttleLimit),
 		addrLimit: newThrottle(throttleFreeAddr, throttleBase, throttleMax, throttleForget, throttleLimit),
 		limiter:   o.Limiter,
+		starts:    inmem.New(&inmem.Options{Now: o.Now, MaxKeys: throttleLimit}),
 		fed:       o.Federation,
 		hashing:   make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 		dummyHash: dummy,

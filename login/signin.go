@@ -200,6 +200,12 @@ func (p *Pages) checkPassword(ctx context.Context, name, pw string) (*mcpgate.Us
 		p.log.Error("login: look up user", "err", err)
 		return nil, errUnavailable
 	}
+	// A row without a password marks a disabled federated subject (see
+	// DisabledFederatedUser): it is checked against the dummy hash, as an
+	// unknown name is, and never signs in with a password.
+	if u != nil && (u.PasswordHash == NoPassword || strings.HasPrefix(u.Name, "oidc:")) {
+		u = nil
+	}
 	hash := p.dummyHash
 	if u != nil {
 		hash = u.PasswordHash

@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"strings"
@@ -18,6 +19,34 @@ var (
 	sharedUserLimit = mcpgate.Limit{Rate: 10, Per: 15 * time.Minute, Burst: 10}
 	sharedAddrLimit = mcpgate.Limit{Rate: 40, Per: 15 * time.Minute, Burst: 40}
 )
+
+// startLimit bounds the federated sign-ins one client address may begin
+// (GET /login/oidc/start), each of which stores a state until it expires:
+// a person needs one, an office behind one address a few a minute, and a
+// script looping on the link is refused before it writes a row.
+var startLimit = mcpgate.Limit{Rate: 30, Per: time.Minute, Burst: 30}
+
+// allowStart charges a federated sign-in begun from addr to the limiter
+// every replica shares, or, when there is none or it cannot decide, to
+// this process's. It returns how long to wait when refused, else 0.
+func (p *Pages) allowStart(ctx context.Context, addr string) time.Duration {
+	key := "oidc-start|" + addr
+	if p.limiter != nil {
+		d, err := p.limiter.Allow(ctx, key, startLimit, 1)
+		if err == nil {
+			if d.Allowed {
+				return 0
+			}
+			return max(d.RetryAfter, time.Second)
+		}
+		p.log.Warn("login: shared limiter cannot decide; limiting sign-in starts in this process", "err", err)
+	}
+	d, err := p.starts.Allow(ctx, key, startLimit, 1)
+	if err != nil || d.Allowed {
+		return 0
+	}
+	return max(d.RetryAfter, time.Second)
+}
 
 // throttle counts failed sign-ins per key (a username or a client address)
 // and, after free failures, locks the key for base·2^(n-free), at most max.

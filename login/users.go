@@ -65,6 +65,25 @@ func ValidateUsername(name string) error {
 	return nil
 }
 
+// NoPassword is the password hash of a user row that is no local user:
+// the mark of a disabled federated subject (DisabledFederatedUser). It is
+// no PHC string, so CheckPassword never accepts a password for it, and
+// the sign-in form does not even try (see checkPassword).
+const NoPassword = "!"
+
+// DisabledFederatedUser returns the row that records the federated subject
+// (federation.IsFederated) as disabled at now. People who sign in at an
+// identity provider have no user row; a row of their name, disabled and
+// with NoPassword, is the smallest record the store already keeps, lists
+// (users list), and that every replica reads: the federation callback and
+// consent refuse its subject (federatedDisabled), and enabling deletes
+// the row. users add cannot create such a name (ValidateUsername), and no
+// password signs in to it.
+func DisabledFederatedUser(subject string, now time.Time) *mcpgate.User {
+	now = now.UTC()
+	return &mcpgate.User{Name: subject, PasswordHash: NoPassword, CreatedAt: now, DisabledAt: now}
+}
+
 // NewUser validates name and password and returns the user to store, with
 // the password hashed. scopes cap what the user may grant to apps; none
 // means no cap (any scope the server supports).

@@ -19,7 +19,7 @@ type CLI struct {
 	Serve      ServeCmd      `cmd:"" help:"Run the gateway."`
 	Migrate    MigrateCmd    `cmd:"" help:"Create the store, or upgrade it to this version of mcpgate."`
 	Keys       KeysCmd       `cmd:"" help:"Create, list, revoke and rotate API keys."`
-	Users      UsersCmd      `cmd:"" help:"Manage local login users of the authorization server."`
+	Users      UsersCmd      `cmd:"" help:"Manage local login users of the authorization server, and disable people who sign in with an identity provider."`
 	Clients    ClientsCmd    `cmd:"" help:"Manage OAuth clients."`
 	Tokens     TokensCmd     `cmd:"" help:"Revoke access tokens, mcpgate's own and identity providers', before they expire."`
 	OAuth      OAuthCmd      `cmd:"" name:"oauth" help:"Maintain the authorization server (signing keys)."`

@@ -13,17 +13,20 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mcpgate/mcpgate"
+	"github.com/mcpgate/mcpgate/federation"
 	"github.com/mcpgate/mcpgate/login"
 )
 
-// UsersCmd manages local login users of the embedded authorization server.
+// UsersCmd manages local login users of the embedded authorization server,
+// and people who sign in at an identity provider (a federated subject,
+// oidc:…, as disable, enable and remove take it).
 type UsersCmd struct {
 	Add     UsersAddCmd     `cmd:"" help:"Add a user; the password is read from standard input."`
 	List    UsersListCmd    `cmd:"" help:"List users."`
 	Passwd  UsersPasswdCmd  `cmd:"" help:"Set a user's password (read from standard input) and sign them out."`
-	Disable UsersDisableCmd `cmd:"" help:"Stop a user signing in, sign them out, and disconnect every app they approved."`
-	Enable  UsersEnableCmd  `cmd:"" help:"Let a disabled user sign in again."`
-	Remove  UsersRemoveCmd  `cmd:"" help:"Remove a user, sign them out, and disconnect every app they approved."`
+	Disable UsersDisableCmd `cmd:"" help:"Stop a user or federated subject (oidc:…) signing in, sign them out, and disconnect every app they approved."`
+	Enable  UsersEnableCmd  `cmd:"" help:"Let a disabled user or federated subject sign in again."`
+	Remove  UsersRemoveCmd  `cmd:"" help:"Remove a user, or what is kept of a federated subject, sign them out, and disconnect every app they approved."`
 }
 
 // UsersAddCmd adds a local user.
@@ -123,6 +126,9 @@ type userView struct {
 	Created  time.Time  `json:"created"`
 	Disabled *time.Time `json:"disabled,omitempty"`
 	Status   string     `json:"status"`
+	// Federated marks a person who signs in at an identity provider,
+	// listed only while disabled.
+	Federated bool `json:"federated,omitempty"`
 }
 
 // Run prints users, never their password hashes.
@@ -143,6 +149,7 @@ func (c *UsersListCmd) Run(e *env, g *Globals) error {
 		if v.Scopes == nil {
 			v.Scopes = []string{}
 		}
+		v.Federated = federation.IsFederated(u.Name)
 		if !u.DisabledAt.IsZero() && !now.Before(u.DisabledAt) {
 			v.Status = "disabled"
 		}
@@ -157,7 +164,10 @@ func (c *UsersListCmd) Run(e *env, g *Globals) error {
 	fmt.Fprintln(tw, "NAME\tTENANT\tSCOPES\tCREATED\tSTATUS")
 	for _, v := range views {
 		scopes := strings.Join(v.Scopes, " ")
-		if scopes == "" {
+		switch {
+		case v.Federated:
+			scopes = "(signs in at an identity provider)"
+		case scopes == "":
 			scopes = "(any)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, dash(v.Tenant), scopes, day(&v.Created), v.Status)
@@ -223,6 +233,98 @@ func endSessions(e *env, store mcpgate.Store, name string) (int, error) {
 	return n, nil
 }
 
+// endIdPTokens deletes the tokens an identity provider issued for the
+// federated subject, reporting whether there were any.
+func endIdPTokens(e *env, store mcpgate.Store, name string) (bool, error) {
+	tokens, ok := store.(mcpgate.IdPTokenStore)
+	if !ok {
+		return false, nil
+	}
+	err := tokens.DeleteIdPTokens(e.ctx, name)
+	if errors.Is(err, mcpgate.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("delete the identity provider tokens of %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// ended is what disconnecting a federated subject ended.
+type ended struct {
+	sessions, apps int
+	tokens         bool
+}
+
+func (n ended) String() string {
+	s := fmt.Sprintf("ended %d sign-in session(s), disconnected %d app(s) they approved", n.sessions, n.apps)
+	if n.tokens {
+		s += ", deleted their identity provider tokens"
+	}
+	return s
+}
+
+// disconnectFederated ends the sign-in sessions, app approvals and kept
+// provider tokens of a federated subject.
+func disconnectFederated(e *env, store mcpgate.Store, name string) (ended, error) {
+	var n ended
+	var err error
+	if n.sessions, err = endSessions(e, store, name); err != nil {
+		return n, err
+	}
+	if n.apps, err = endGrants(e, store, name); err != nil {
+		return n, err
+	}
+	n.tokens, err = endIdPTokens(e, store, name)
+	return n, err
+}
+
+// federatedDisabled reports whether the federated subject name is marked
+// disabled (login.DisabledFederatedUser).
+func federatedDisabled(e *env, users mcpgate.UserAdminStore, name string) (bool, error) {
+	u, err := users.User(e.ctx, name)
+	if errors.Is(err, mcpgate.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !u.DisabledAt.IsZero() && !time.Now().Before(u.DisabledAt), nil
+}
+
+// disableFederated marks the federated subject name disabled, so that no
+// replica lets it sign in or approve again, then ends what it has.
+func disableFederated(e *env, users mcpgate.UserAdminStore, store mcpgate.Store, name string) (ended, error) {
+	now := time.Now().UTC()
+	err := users.CreateUser(e.ctx, login.DisabledFederatedUser(name, now))
+	if errors.Is(err, mcpgate.ErrConflict) {
+		var off bool
+		if off, err = federatedDisabled(e, users, name); err == nil && !off {
+			err = users.SetUserDisabled(e.ctx, name, now)
+		}
+	}
+	if err != nil {
+		return ended{}, fmt.Errorf("disable %s: %w", name, err)
+	}
+	return disconnectFederated(e, store, name)
+}
+
+// providerOf names the provider a federated subject signs in at, as the
+// config file's login_providers name it.
+func providerOf(g *Globals, subject string) string {
+	if g.file != nil {
+		for _, pc := range g.file.LoginProviders {
+			if strings.HasPrefix(subject, federation.Subject(pc.Issuer, "")) {
+				if pc.Name != "" {
+					return pc.Name
+				}
+				return pc.Issuer
+			}
+		}
+	}
+	return "an identity provider"
+}
+
 // noteKeys points out the API keys that act as the user, which a user
 // change leaves alone: they are credentials of their own.
 func noteKeys(e *env, store mcpgate.Store, name string) {
@@ -249,6 +351,9 @@ type UsersPasswdCmd struct {
 // sign in with the new one. Apps the user approved keep working unless
 // --revoke-apps.
 func (c *UsersPasswdCmd) Run(e *env, g *Globals) error {
+	if federation.IsFederated(c.Name) {
+		return usagef("%s signs in at %s; there is no password to set", c.Name, providerOf(g, c.Name))
+	}
 	pw, err := readPassword(e)
 	if err != nil {
 		return err
@@ -294,6 +399,15 @@ func (c *UsersDisableCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer store.Close()
+	if federation.IsFederated(c.Name) {
+		n, err := disableFederated(e, users, store, c.Name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Disabled %s: they cannot sign in with %s here or approve apps; %s.\n", c.Name, providerOf(g, c.Name), n)
+		noteKeys(e, store, c.Name)
+		return nil
+	}
 	n, err := disableAndDisconnect(e, users, store, c.Name)
 	if err != nil {
 		return err
@@ -328,6 +442,19 @@ func (c *UsersEnableCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer store.Close()
+	if federation.IsFederated(c.Name) {
+		// Enabled is no row at all: the mark goes.
+		err := users.DeleteUser(e.ctx, c.Name)
+		if errors.Is(err, mcpgate.ErrNotFound) {
+			fmt.Fprintf(e.stdout, "%s is not disabled.\n", c.Name)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Enabled %s: they can sign in with %s again and reconnect their apps.\n", c.Name, providerOf(g, c.Name))
+		return nil
+	}
 	if err := users.SetUserDisabled(e.ctx, c.Name, time.Time{}); err != nil {
 		return userNotFound(c.Name, err)
 	}
@@ -347,6 +474,9 @@ func (c *UsersRemoveCmd) Run(e *env, g *Globals) error {
 		return err
 	}
 	defer store.Close()
+	if federation.IsFederated(c.Name) {
+		return removeFederated(e, g, users, store, c.Name)
+	}
 	// Disabled first, so that nothing approved between the two steps
 	// outlives the removal.
 	n, err := disableAndDisconnect(e, users, store, c.Name)
@@ -358,5 +488,31 @@ func (c *UsersRemoveCmd) Run(e *env, g *Globals) error {
 	}
 	fmt.Fprintf(e.stdout, "Removed %s; %d app(s) they approved are disconnected.\n", c.Name, n)
 	noteKeys(e, store, c.Name)
+	return nil
+}
+
+// removeFederated forgets what is kept of the federated subject name: its
+// sign-in sessions, app approvals and provider tokens. The provider still
+// vouches for the person, who may sign in again; a disabled subject stays
+// disabled, so removal never lets someone back in.
+func removeFederated(e *env, g *Globals, users mcpgate.UserAdminStore, store mcpgate.Store, name string) error {
+	off, err := federatedDisabled(e, users, name)
+	if err != nil {
+		return err
+	}
+	n, err := disconnectFederated(e, store, name)
+	if err != nil {
+		return err
+	}
+	if !off && n.sessions == 0 && n.apps == 0 && !n.tokens {
+		return fmt.Errorf("nothing is kept of %q: no sign-in session, app approval or identity provider token", name)
+	}
+	fmt.Fprintf(e.stdout, "Removed %s: %s.\n", name, n)
+	if off {
+		fmt.Fprintf(e.stdout, "%s stays disabled: mcpgate users enable %s lets them sign in again.\n", name, name)
+	} else {
+		fmt.Fprintf(e.stdout, "They can sign in again with %s; to keep them out: mcpgate users disable %s\n", providerOf(g, name), name)
+	}
+	noteKeys(e, store, name)
 	return nil
 }
