@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -466,3 +467,149 @@ func TestFederatedSignInAcrossReplicas(t *testing.T) {
 	browser.base = a.srv.URL
 	wantStatus(t, browser.get(cb), http.StatusBadRequest)
 }
+
+// TestFederatedSubjectDisabled: once a federated subject is marked
+// disabled (as mcpgate users disable does), its existing session can no
+// longer approve, a new sign-in at the provider is refused with a page
+// and keeps no provider tokens, and the mark signs in with no password;
+// without the mark the same person signs in again.
+func TestFederatedSubjectDisabled(t *testing.T) {
+	fe := newFedEnv(t)
+	req := fe.backend.addRequest("cli-app", appRedirect, "notes:read")
+	sub := federation.Subject(fe.op.srv.URL, "alice@acme")
+
+	a := fe.agent()
+	wantRedirect(t, a.get(fe.op.authorize(fe.start(a, req), "alice@acme")), "/consent?req="+req)
+	page := a.get("/consent?req=" + req)
+	wantStatus(t, page, http.StatusOK)
+
+	if err := fe.users.CreateUser(t.Context(), DisabledFederatedUser(sub, fe.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	res := a.post("/consent", url.Values{"csrf": {csrf(t, page)}, "req": {req}, "action": {"approve"}, "scope": {"notes:read"}})
+	wantRedirect(t, res, "/login?req="+req)
+	if _, ok := fe.backend.lastApproval(); ok {
+		t.Fatal("the session of a disabled federated subject approved an app")
+	}
+	if _, ok := a.cookies["mcpgate-session"]; ok {
+		t.Error("the session of a disabled federated subject was kept")
+	}
+
+	// A new sign-in at the provider is refused, and its tokens not kept.
+	b := fe.agent()
+	res = b.get(fe.op.authorize(fe.start(b, req), "alice@acme"))
+	wantStatus(t, res, http.StatusForbidden)
+	if !strings.Contains(res.Body, "Your account is disabled here") {
+		t.Errorf("refusal page does not say why:\n%s", res.Body)
+	}
+	if _, ok := b.cookies["mcpgate-session"]; ok {
+		t.Error("a disabled federated subject got a session")
+	}
+	if fe.tokensOf("alice@acme") != nil {
+		t.Error("the provider tokens of a disabled federated subject were kept")
+	}
+
+	// Someone else at the same provider is not affected.
+	c := fe.agent()
+	wantRedirect(t, c.get(fe.op.authorize(fe.start(c, req), "bob@acme")), "/consent?req="+req)
+
+	// The mark is no account: no password signs in to it.
+	for _, pw := range []string{NoPassword, "", "anything"} {
+		if res := fe.agent().login(req, sub, pw); res.Status == http.StatusSeeOther {
+			t.Errorf("password %q signed in to the mark of %s", pw, sub)
+		}
+	}
+
+	// Enabled again (the mark deleted): the person signs in.
+	fe.users.mu.Lock()
+	delete(fe.users.users, sub)
+	fe.users.mu.Unlock()
+	d := fe.agent()
+	wantRedirect(t, d.get(fe.op.authorize(fe.start(d, req), "alice@acme")), "/consent?req="+req)
+	page = d.get("/consent?req=" + req)
+	wantStatus(t, page, http.StatusOK)
+	res = d.post("/consent", url.Values{"csrf": {csrf(t, page)}, "req": {req}, "action": {"approve"}, "scope": {"notes:read"}})
+	if ap, ok := fe.backend.lastApproval(); res.Status != http.StatusSeeOther || !ok || ap.User.Subject != sub {
+		t.Errorf("after enabling: approve %d, approval %+v", res.Status, ap)
+	}
+}
+
+// TestFederatedStartLimited: sign-ins begun at the provider, each of which
+// stores a state, are limited per client address: past the budget the
+// start page answers 429 with Retry-After and stores nothing, and the
+// budget refills with time.
+func TestFederatedStartLimited(t *testing.T) {
+	fe := newFedEnv(t)
+	start := "/login/oidc/start?provider=0"
+	for i := range startLimit.Burst {
+		a := fe.agent()
+		if res := a.get(start); res.Status != http.StatusSeeOther {
+			t.Fatalf("start %d: status %d", i, res.Status)
+		}
+	}
+	a := fe.agent()
+	res := a.get(start)
+	wantStatus(t, res, http.StatusTooManyRequests)
+	if res.Header.Get("Retry-After") == "" || !strings.Contains(res.Body, "Too many sign-ins were started from your network") {
+		t.Errorf("429 without Retry-After or a page: %v\n%s", res.Header, res.Body)
+	}
+	if _, ok := a.cookies["mcpgate-oidc"]; ok {
+		t.Error("a refused start set a state cookie")
+	}
+	// Password sign-in from the same address is not charged for it.
+	req := fe.backend.addRequest("cli-app", appRedirect, "notes:read")
+	wantRedirect(t, fe.agent().login(req, "alice", alicePassword), "/consent?req="+req)
+
+	fe.clock.Advance(startLimit.Per / time.Duration(startLimit.Rate))
+	if res := fe.agent().get(start); res.Status != http.StatusSeeOther {
+		t.Errorf("after the budget refilled: status %d", res.Status)
+	}
+	if res := fe.agent().get(start); res.Status != http.StatusTooManyRequests {
+		t.Errorf("one refill admitted two starts: status %d", res.Status)
+	}
+}
+
+// TestFederatedStartLimitedShared: with a limiter shared by replicas, the
+// budget is the address's across all of them.
+func TestFederatedStartLimitedShared(t *testing.T) {
+	shared := inmem.New(nil)
+	one := newEnv(t, func(o *Options) { o.Limiter = shared; o.Federation = stubFederation{} })
+	two := newEnv(t, func(o *Options) { o.Limiter = shared; o.Federation = stubFederation{} })
+	start := "/login/oidc/start?provider=0"
+	for i := range startLimit.Burst {
+		e := one
+		if i%2 == 1 {
+			e = two
+		}
+		if res := e.agent().get(start); res.Status != http.StatusSeeOther {
+			t.Fatalf("start %d: status %d", i, res.Status)
+		}
+	}
+	for _, e := range []*env{one, two} {
+		if res := e.agent().get(start); res.Status != http.StatusTooManyRequests {
+			t.Errorf("past the shared budget: status %d", res.Status)
+		}
+	}
+}
+
+// stubFederation begins every sign-in at a provider that is never
+// visited.
+type stubFederation struct{}
+
+func (stubFederation) Providers() []federation.ProviderInfo {
+	return []federation.ProviderInfo{{ID: "0", Name: "Stub"}}
+}
+
+func (stubFederation) Begin(context.Context, string, string) (string, string, error) {
+	return "https://idp.example.com/authorize", strings.Repeat("s", 43), nil
+}
+
+func (stubFederation) Abort(context.Context, string) (string, error) { return "", federation.ErrState }
+
+func (stubFederation) Finish(context.Context, string, string, string) (*federation.Identity, error) {
+	return nil, federation.ErrState
+}
+
+func (stubFederation) Describe(string) string { return "" }
+
+func (stubFederation) Forget(context.Context, string) error { return nil }

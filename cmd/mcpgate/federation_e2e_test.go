@@ -16,7 +16,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/mcpgate/mcpgate/federation"
 	"github.com/mcpgate/mcpgate/internal/oidcprovider"
 )
 
@@ -71,6 +73,9 @@ var (
 // login and consent forms, approves on mcpgate's consent page, the app
 // exchanges its code at mcpgate, and its call reaches the upstream with
 // the person's provider token, which the provider's userinfo accepts.
+// Then users disable refuses the app's token and the person's next
+// sign-in, users enable lets them in again, and users remove ends their
+// session, app and provider tokens.
 func TestFederatedSignInServe(t *testing.T) {
 	node := interopBin(t, "node")
 	addr := "127.0.0.1:" + freePort(t)
@@ -218,6 +223,106 @@ upstreams:
 	r, b = rpc(t, s.url, key, initBody)
 	if r.StatusCode != http.StatusForbidden || !strings.Contains(b, "sign in with Acme SSO") {
 		t.Errorf("API key on a forward_idp_token upstream: %s %s", r.Status, b)
+	}
+
+	// An administrator disables, enables and removes the person.
+	sub := federation.Subject(iss, "alice")
+	admin := func(args ...string) cliResult {
+		t.Helper()
+		return mcpgateCLIEnv(t, data, []string{"LOGIN_SECRET=login-secret"}, append([]string{"--config", cfg}, args...)...)
+	}
+	// signIn follows the provider button through whichever of the
+	// provider's forms it shows and returns mcpgate's answer.
+	signIn := func() (*http.Response, string) {
+		t.Helper()
+		body, _ := page(client.Get(authorize))
+		resp, err := client.Get(base + field(providerA, body))
+		for range 4 {
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			if resp.Request.URL.Host == addr {
+				return resp, body
+			}
+			form := url.Values{"prompt": {"consent"}}
+			if strings.Contains(body, `name="login"`) {
+				form = url.Values{"prompt": {"login"}, "login": {"alice"}, "password": {"any password"}}
+			}
+			resp, err = client.PostForm(abs(resp.Request.URL, field(formAction, body)), form)
+		}
+		t.Fatalf("the provider never sent the browser back:\n%s", body)
+		return nil, ""
+	}
+	// refused waits for running servers to refuse token, as they do
+	// within a second of a grant's revocation.
+	refused := func(token string) bool {
+		t.Helper()
+		for range 40 {
+			if r, _ := rpc(t, s.url, token, initBody); r.StatusCode == http.StatusUnauthorized {
+				return true
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return false
+	}
+
+	if res := admin("users", "passwd", sub); res.code != exitUsage || !strings.Contains(res.stderr, "signs in at Acme SSO; there is no password to set") {
+		t.Errorf("users passwd of a federated subject: exit %d: %s", res.code, res.stderr)
+	}
+	res := admin("users", "disable", sub)
+	if res.code != 0 || !strings.Contains(res.stdout, "disconnected 1 app(s)") || !strings.Contains(res.stdout, "deleted their identity provider tokens") {
+		t.Fatalf("users disable %s: exit %d\n%s%s", sub, res.code, res.stdout, res.stderr)
+	}
+	if !refused(tok.AccessToken) {
+		t.Error("the app's token still works after users disable")
+	}
+	var views []userView
+	if err := json.Unmarshal([]byte(admin("users", "list", "--json").stdout), &views); err != nil || len(views) != 1 ||
+		views[0].Name != sub || views[0].Status != "disabled" || !views[0].Federated {
+		t.Errorf("users list after disable: %+v, %v", views, err)
+	}
+	if resp, body := signIn(); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Your account is disabled here") {
+		t.Errorf("sign-in of a disabled federated subject: %s at %s\n%s", resp.Status, resp.Request.URL, body)
+	}
+
+	if res := admin("users", "enable", sub); res.code != 0 || !strings.Contains(res.stdout, "Enabled "+sub) {
+		t.Fatalf("users enable: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	resp, body = signIn()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/consent" {
+		t.Fatalf("sign-in after users enable: %s at %s\n%s", resp.Status, resp.Request.URL, body)
+	}
+	form = url.Values{"csrf": {field(csrfValue, body)}, "req": {resp.Request.URL.Query().Get("req")}, "action": {"approve"}}
+	for _, m := range scopeValue.FindAllStringSubmatch(body, -1) {
+		form.Add("scope", m[1])
+	}
+	resp, err = client.PostForm(base+"/consent", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ = url.Parse(resp.Header.Get("Location"))
+	body, _ = page(http.PostForm(base+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {redirect}, "client_id": {app.ClientID}, "code_verifier": {verifier}, "resource": {s.url}}))
+	tok.AccessToken = ""
+	json.Unmarshal([]byte(body), &tok)
+	if r, b := rpc(t, s.url, tok.AccessToken, initBody); r.StatusCode != http.StatusOK {
+		t.Fatalf("initialize after users enable: %s %s", r.Status, b)
+	}
+
+	res = admin("users", "remove", sub)
+	if res.code != 0 || !strings.Contains(res.stdout, "ended 1 sign-in session(s), disconnected 1 app(s)") ||
+		!strings.Contains(res.stdout, "deleted their identity provider tokens") {
+		t.Errorf("users remove %s: exit %d\n%s%s", sub, res.code, res.stdout, res.stderr)
+	}
+	if !refused(tok.AccessToken) {
+		t.Error("the app's token still works after users remove")
+	}
+	if res := admin("users", "remove", sub); res.code != exitError || !strings.Contains(res.stderr, "nothing is kept of") {
+		t.Errorf("users remove of a subject with nothing left: exit %d: %s", res.code, res.stderr)
 	}
 }
 

@@ -200,3 +200,77 @@ func TestUsersComplete(t *testing.T) {
 		}
 	}
 }
+
+// TestUsersFederatedSubject: a federated subject has no user row, yet
+// users disable ends its sign-in sessions, app approvals and provider
+// tokens and records it disabled (listed as such, never a password
+// account), users enable lifts that, and users add cannot take the name.
+func TestUsersFederatedSubject(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	migrate(t, data)
+	const sub = "oidc:AAAAAAAAAAAAAAAA:alice"
+	db, err := sqlite.Open(t.Context(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h := sha256.Sum256([]byte("session of alice"))
+	if err := db.CreateSigninSession(t.Context(), &mcpgate.SigninSession{IDHash: h[:], Subject: sub, Method: mcpgate.MethodFederated,
+		ExpiresAt: time.Now().Add(time.Hour)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	res := mcpgateCLI(t, data, "clients", "add", "--name", "app", "--redirect-uri", "http://127.0.0.1:9/cb")
+	clientID := regexp.MustCompile(`Registered client (\S+) `).FindStringSubmatch(res.stdout)
+	if clientID == nil {
+		t.Fatalf("clients add: %s%s", res.stdout, res.stderr)
+	}
+	if err := db.SaveGrant(t.Context(), &mcpgate.Grant{ID: "g-fed", Subject: sub, ClientID: clientID[1], Scopes: []string{"notes:read"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveIdPTokens(t.Context(), &mcpgate.IdPTokens{Subject: sub, Issuer: "https://idp.example.com",
+		AccessToken: []byte("sealed"), UpdatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	res = mcpgateCLI(t, data, "users", "disable", sub)
+	if res.code != 0 || !strings.Contains(res.stdout, "ended 1 sign-in session(s), disconnected 1 app(s) they approved, deleted their identity provider tokens") {
+		t.Fatalf("users disable %s: exit %d\n%s%s", sub, res.code, res.stdout, res.stderr)
+	}
+	if _, err := db.SigninSession(t.Context(), h[:]); !errors.Is(err, mcpgate.ErrNotFound) {
+		t.Errorf("session after disable: %v", err)
+	}
+	if g, err := db.Grant(t.Context(), "g-fed"); err != nil || g.RevokedAt.IsZero() {
+		t.Errorf("grant after disable: %+v, %v", g, err)
+	}
+	if _, err := db.IdPTokens(t.Context(), sub); !errors.Is(err, mcpgate.ErrNotFound) {
+		t.Errorf("provider tokens after disable: %v", err)
+	}
+	res = mcpgateCLI(t, data, "users", "list")
+	if !regexp.MustCompile(regexp.QuoteMeta(sub) + `\s.*signs in at an identity provider.*disabled`).MatchString(res.stdout) {
+		t.Errorf("users list does not show the disabled federated subject:\n%s", res.stdout)
+	}
+	// Disabling again keeps it disabled.
+	if res := mcpgateCLI(t, data, "users", "disable", sub); res.code != 0 {
+		t.Errorf("users disable again: exit %d: %s", res.code, res.stderr)
+	}
+	if u, err := db.User(t.Context(), sub); err != nil || u.DisabledAt.IsZero() {
+		t.Errorf("mark after a second disable: %+v, %v", u, err)
+	}
+
+	cmd := exec.Command(binPath, "--data", data, "users", "add", sub)
+	cmd.Env = cleanEnv()
+	cmd.Stdin = strings.NewReader("a password for the mark\n")
+	if r := runCmd(t, cmd); r.code != exitUsage || !strings.Contains(r.stderr, "identity provider") {
+		t.Errorf("users add %s: exit %d: %s", sub, r.code, r.stderr)
+	}
+
+	if res := mcpgateCLI(t, data, "users", "enable", sub); res.code != 0 || !strings.Contains(res.stdout, "Enabled") {
+		t.Errorf("users enable: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if _, err := db.User(t.Context(), sub); !errors.Is(err, mcpgate.ErrNotFound) {
+		t.Errorf("mark after enable: %v", err)
+	}
+	if res := mcpgateCLI(t, data, "users", "enable", sub); res.code != 0 || !strings.Contains(res.stdout, "is not disabled") {
+		t.Errorf("users enable of an enabled subject: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+}
