@@ -21,13 +21,16 @@ func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Re
 	now := s.now()
 	c := clientOf(r.Client)
 	hash := hashToken(r.Data.RefreshToken)
-	if len(r.Form["resource"]) > 0 {
-		// A resource other than the grant's is refused before the token
-		// is used: the client's mistake must not spend it, nor make its
-		// next, correct, refresh look like a reuse.
+	if len(r.Form["resource"]) > 0 || len(r.Data.Scopes) > 0 {
+		// A resource other than the grant's, or a scope beyond it, is
+		// refused before the token is used: the client's mistake must not
+		// spend it, nor make its next, correct, refresh look like a reuse.
 		if peek, err := s.tokens.RefreshTokenByHash(ctx, hash); err == nil && peek.ClientID == c.ID {
 			if _, ok := s.checkResource(r.Form["resource"], peek.Resource); !ok {
 				return nil, invalidTarget()
+			}
+			if err := scopesWithin(r.Data.Scopes, peek.Scopes); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -68,10 +71,8 @@ func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Re
 	}
 	scopes := rt.Scopes
 	if len(r.Data.Scopes) > 0 {
-		for _, sc := range r.Data.Scopes {
-			if !slices.Contains(rt.Scopes, sc) {
-				return nil, oidc.ErrInvalidScope().WithDescription("scope exceeds the grant")
-			}
+		if err := scopesWithin(r.Data.Scopes, rt.Scopes); err != nil {
+			return nil, err
 		}
 		scopes = r.Data.Scopes
 	}
@@ -94,6 +95,17 @@ func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Re
 		refresh:       true,
 	})
 	return resp, err
+}
+
+// scopesWithin refuses a refresh that asks for a scope the refresh token
+// does not carry (RFC 6749 §6: no scope beyond the original grant).
+func scopesWithin(asked, granted []string) error {
+	for _, sc := range asked {
+		if !slices.Contains(granted, sc) {
+			return oidc.ErrInvalidScope().WithDescription("scope exceeds the grant")
+		}
+	}
+	return nil
 }
 
 // checkGrantKey refuses to refresh grant g, approved by a user who signed

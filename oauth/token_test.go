@@ -141,8 +141,14 @@ func TestRefreshRules(t *testing.T) {
 	if r := e.refresh(other, fresh()); r.Error != "invalid_grant" {
 		t.Errorf("other client: %q, want invalid_grant", r.Error)
 	}
-	if r := e.post(PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {fresh()}, "client_id": {c.ID}, "scope": {"docs:read"}}, "", ""); r.Error != "invalid_scope" {
+	wide := fresh()
+	if r := e.post(PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {wide}, "client_id": {c.ID}, "scope": {"docs:read"}}, "", ""); r.Error != "invalid_scope" {
 		t.Errorf("wider scope: %q, want invalid_scope", r.Error)
+	}
+	// The refusal did not spend the token: the client's corrected retry
+	// works, and is not taken for a reuse that revokes the grant.
+	if r := e.refresh(c, wide); r.AccessToken == "" {
+		t.Errorf("refresh after a wider-scope refusal: %q, want new tokens", r.Error)
 	}
 	narrow := e.post(PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {fresh()}, "client_id": {c.ID}, "scope": {"notes:read"}}, "", "")
 	if p, err := e.verify(narrow.AccessToken); err != nil || !slices.Equal(p.Scopes, []string{"notes:read"}) {
