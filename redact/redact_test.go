@@ -382,7 +382,7 @@ func FuzzString(f *testing.F) {
 	key, _, _ := mustKey(f)
 	for _, s := range []string{"", key, "Bearer " + key, testJWT, "Bearer abc", "bearer x=", `Bearer a="b"`,
 		key + key, "mcpg_mcpg_" + key, "eyJ.eyJ.eyJ", "xBearer\tBearer y",
-		"a?access_token=x&b", `{"token":"a\"b"}`, "Authorization: Basic x]y", "map[Cookie:[a=b]]", "password: [REDACTED] x"} {
+		"a?access_token=x&b", `{"token":"a\"b"}`, "mcps_" + strings.Repeat("0", 43), "Authorization: Basic x]y", "map[Cookie:[a=b]]", "password: [REDACTED] x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -390,10 +390,13 @@ func FuzzString(f *testing.F) {
 		if m := apikey.Pattern.FindString(out); m != "" {
 			t.Fatalf("String(%q) = %q still holds key-shaped %q", s, out, m)
 		}
+		if m := clientSecretPattern.FindString(out); m != "" {
+			t.Fatalf("String(%q) = %q still holds client-secret-shaped %q", s, out, m)
+		}
 		if again := String(out); again != out {
 			t.Fatalf("String is not idempotent: %q → %q → %q", s, out, again)
 		}
-		if !strings.Contains(s, apikey.Prefix) && !strings.Contains(s, "eyJ") && indexBearer(s, 0) < 0 && !strings.ContainsAny(s, "=:") && out != s {
+		if !strings.Contains(s, apikey.Prefix) && !strings.Contains(s, clientSecretPrefix) && !strings.Contains(s, "eyJ") && indexBearer(s, 0) < 0 && !strings.ContainsAny(s, "=:") && out != s {
 			t.Fatalf("String changed %q with nothing to mask: %q", s, out)
 		}
 	})
