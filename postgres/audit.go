@@ -89,19 +89,7 @@ func (db *DB) SearchAudit(ctx context.Context, q mcpgate.AuditQuery) ([]*mcpgate
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list audit: %w", err)
 	}
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*mcpgate.AuditEvent, error) {
-		var (
-			e   mcpgate.AuditEvent
-			lat int64
-		)
-		if err := row.Scan(&e.ID, &e.Time, &e.RequestID, &e.Subject, &e.Tenant, &e.KeyID, &e.ClientID, &e.Method,
-			&e.Target, &e.Decision, &e.Reason, &e.Status, &lat, &e.Remote); err != nil {
-			return nil, err
-		}
-		e.Time = e.Time.UTC()
-		e.Latency = time.Duration(lat)
-		return &e, nil
-	})
+	events, err := pgx.CollectRows(rows, auditEventRow)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list audit: %w", err)
 	}
@@ -141,4 +129,20 @@ func auditWhere(f mcpgate.AuditFilter) (string, []any) {
 		return "true", nil
 	}
 	return strings.Join(where, " AND "), args
+}
+
+// auditEventRow reads one row of an audit query selecting the columns of
+// SearchAudit, in order.
+func auditEventRow(row pgx.CollectableRow) (*mcpgate.AuditEvent, error) {
+	var (
+		e   mcpgate.AuditEvent
+		lat int64
+	)
+	if err := row.Scan(&e.ID, &e.Time, &e.RequestID, &e.Subject, &e.Tenant, &e.KeyID, &e.ClientID, &e.Method,
+		&e.Target, &e.Decision, &e.Reason, &e.Status, &lat, &e.Remote); err != nil {
+		return nil, err
+	}
+	e.Time = e.Time.UTC()
+	e.Latency = time.Duration(lat)
+	return &e, nil
 }

@@ -89,19 +89,7 @@ func (db *DB) LatestAudit(ctx context.Context, decisions []string, limit int) ([
 	if err != nil {
 		return nil, fmt.Errorf("postgres: latest audit: %w", err)
 	}
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*mcpgate.AuditEvent, error) {
-		var (
-			e   mcpgate.AuditEvent
-			lat int64
-		)
-		if err := row.Scan(&e.ID, &e.Time, &e.RequestID, &e.Subject, &e.Tenant, &e.KeyID, &e.ClientID, &e.Method,
-			&e.Target, &e.Decision, &e.Reason, &e.Status, &lat, &e.Remote); err != nil {
-			return nil, err
-		}
-		e.Time = e.Time.UTC()
-		e.Latency = time.Duration(lat)
-		return &e, nil
-	})
+	events, err := pgx.CollectRows(rows, auditEventRow)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: latest audit: %w", err)
 	}

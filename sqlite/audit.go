@@ -112,24 +112,7 @@ func (db *DB) SearchAudit(ctx context.Context, q mcpgate.AuditQuery) ([]*mcpgate
 		return nil, fmt.Errorf("sqlite: list audit: %w", err)
 	}
 	defer rows.Close()
-	var events []*mcpgate.AuditEvent
-	for rows.Next() {
-		var (
-			e       mcpgate.AuditEvent
-			at, lat int64
-		)
-		if err := rows.Scan(&e.ID, &at, &e.RequestID, &e.Subject, &e.Tenant, &e.KeyID, &e.ClientID, &e.Method,
-			&e.Target, &e.Decision, &e.Reason, &e.Status, &lat, &e.Remote); err != nil {
-			return nil, fmt.Errorf("sqlite: list audit: %w", err)
-		}
-		e.Time = time.UnixMicro(at).UTC()
-		e.Latency = time.Duration(lat)
-		events = append(events, &e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list audit: %w", err)
-	}
-	return events, nil
+	return scanAuditEvents(rows, "list audit")
 }
 
 // auditSearchSQL is the query of SearchAudit, with its arguments.
@@ -179,4 +162,27 @@ func auditWhere(f mcpgate.AuditFilter) (string, []any) {
 		}
 	}
 	return strings.Join(where, " AND "), args
+}
+
+// scanAuditEvents reads the rows of an audit query selecting the columns
+// of SearchAudit, in order; op names the query in errors.
+func scanAuditEvents(rows *sql.Rows, op string) ([]*mcpgate.AuditEvent, error) {
+	var events []*mcpgate.AuditEvent
+	for rows.Next() {
+		var (
+			e       mcpgate.AuditEvent
+			at, lat int64
+		)
+		if err := rows.Scan(&e.ID, &at, &e.RequestID, &e.Subject, &e.Tenant, &e.KeyID, &e.ClientID, &e.Method,
+			&e.Target, &e.Decision, &e.Reason, &e.Status, &lat, &e.Remote); err != nil {
+			return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+		}
+		e.Time = time.UnixMicro(at).UTC()
+		e.Latency = time.Duration(lat)
+		events = append(events, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	return events, nil
 }

@@ -103,22 +103,5 @@ func (db *DB) LatestAudit(ctx context.Context, decisions []string, limit int) ([
 		return nil, fmt.Errorf("sqlite: latest audit: %w", err)
 	}
 	defer rows.Close()
-	var events []*mcpgate.AuditEvent
-	for rows.Next() {
-		var (
-			e       mcpgate.AuditEvent
-			at, lat int64
-		)
-		if err := rows.Scan(&e.ID, &at, &e.RequestID, &e.Subject, &e.Tenant, &e.KeyID, &e.ClientID, &e.Method,
-			&e.Target, &e.Decision, &e.Reason, &e.Status, &lat, &e.Remote); err != nil {
-			return nil, fmt.Errorf("sqlite: latest audit: %w", err)
-		}
-		e.Time = time.UnixMicro(at).UTC()
-		e.Latency = time.Duration(lat)
-		events = append(events, &e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: latest audit: %w", err)
-	}
-	return events, nil
+	return scanAuditEvents(rows, "latest audit")
 }
