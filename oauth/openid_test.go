@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,17 +18,7 @@ import (
 // refuses the same document without the fields OpenID Connect Discovery
 // requires, as it refused mcpgate's before they were served.
 func TestOpenIDConfigurationTypeScriptSchema(t *testing.T) {
-	interop, _ := filepath.Abs("../interop")
-	if _, err := os.Stat(filepath.Join(interop, "node_modules", "@modelcontextprotocol", "sdk")); err != nil {
-		if os.Getenv("MCPGATE_SKIP_SERVICES") == "1" {
-			t.Skip("interop packages not installed (MCPGATE_SKIP_SERVICES=1)")
-		}
-		t.Fatalf("the TypeScript SDK is not installed: run npm ci in %s (or set MCPGATE_SKIP_SERVICES=1): %v", interop, err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node not found: %v", err)
-	}
+	interop, node := typeScriptSDK(t)
 	e := newEnv(t, nil)
 	check := func(t *testing.T, u string) map[string]any {
 		t.Helper()

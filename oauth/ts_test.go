@@ -20,17 +20,7 @@ import (
 // flow with DCR and with a Client ID Metadata Document, calls a tool and
 // refreshes. It needs node and the interop packages (npm ci in interop/).
 func TestTypeScriptClient(t *testing.T) {
-	interop, _ := filepath.Abs("../interop")
-	if _, err := os.Stat(filepath.Join(interop, "node_modules", "@modelcontextprotocol", "sdk")); err != nil {
-		if os.Getenv("MCPGATE_SKIP_SERVICES") == "1" {
-			t.Skip("interop packages not installed (MCPGATE_SKIP_SERVICES=1)")
-		}
-		t.Fatalf("the TypeScript SDK is not installed: run npm ci in %s (or set MCPGATE_SKIP_SERVICES=1): %v", interop, err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node not found: %v", err)
-	}
+	interop, node := typeScriptSDK(t)
 	script, err := os.ReadFile("testdata/ts_client.mjs")
 	if err != nil {
 		t.Fatal(err)
@@ -99,4 +89,23 @@ func TestTypeScriptClient(t *testing.T) {
 			t.Errorf("client_id = %v, want the document URL %s", out["clientID"], docURL)
 		}
 	})
+}
+
+// typeScriptSDK returns the interop directory holding the pinned npm
+// packages and the node binary, failing (or, with MCPGATE_SKIP_SERVICES=1,
+// skipping) the test when they are missing.
+func typeScriptSDK(t *testing.T) (interop, node string) {
+	t.Helper()
+	interop, _ = filepath.Abs("../interop")
+	if _, err := os.Stat(filepath.Join(interop, "node_modules", "@modelcontextprotocol", "sdk")); err != nil {
+		if os.Getenv("MCPGATE_SKIP_SERVICES") == "1" {
+			t.Skip("interop packages not installed (MCPGATE_SKIP_SERVICES=1)")
+		}
+		t.Fatalf("the TypeScript SDK is not installed: run npm ci in %s (or set MCPGATE_SKIP_SERVICES=1): %v", interop, err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not found: %v", err)
+	}
+	return interop, node
 }
